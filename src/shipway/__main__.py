@@ -1,0 +1,5 @@
+"""Allow ``python -m shipway``."""
+
+from shipway.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``shipway`` command. Kept import-free so ``shipway serve`` can monkey-patch first."""

@@ -1,0 +1,1 @@
+"""The discovery client SDK: register, subscribe, cache, choose an instance, failover snapshot."""

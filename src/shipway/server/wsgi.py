@@ -1,0 +1,27 @@
+"""Serving the app: gevent's WSGI server.
+
+Why gevent (see docs/architecture.md): shipway holds many long-lived requests
+at once — Nacos config long-polls (30 s each), SSE log streams, Kubernetes
+watches. A greenlet per connection costs a few KB, so thousands are held on
+one process of this 2-core machine, while a thread-pool server (waitress,
+cheroot) would need a thread per held request and buffers or caps them.
+``shipway serve`` monkey-patches the standard library before anything else
+is imported, so kazoo, the Docker SDK, subprocess and SQLAlchemy cooperate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def make_server(app, host: str, port: int):
+    """A gevent WSGIServer bound to ``host:port`` (raises ``OSError`` if the port is taken)."""
+    from gevent.pool import Pool
+    from gevent.pywsgi import WSGIServer
+
+    server = WSGIServer((host, port), app, spawn=Pool(10000), log=None,
+                        error_log=logging.getLogger("shipway.wsgi"))
+    server.init_socket()
+    return server

@@ -1,0 +1,1 @@
+"""Test support: real services started for the test session (see tests/conftest.py)."""
