@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from shipway.core.errors import Unauthorized
 from shipway.core.http import context
+from shipway.server.errors import wants_json
 
 csrf = CSRFProtect()
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -56,7 +57,7 @@ def init_app(app: Flask) -> None:
         is_public = view is None or getattr(view, "shipway_public", False)
         g.identity = _resolve()
         if g.identity is None and not is_public:
-            if request.endpoint.startswith("web.") and request.method == "GET":
+            if request.method == "GET" and not wants_json():
                 # Console pages send people to the login page instead of answering 401.
                 return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
             raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' or log in")
