@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from shipway.core import launcher
-from support.waiting import wait_for
+from support.waiting import GiveUp, wait_for
 
 
 class LiveServer:
@@ -47,7 +47,7 @@ class LiveServer:
 
     def _up(self) -> bool:
         if self.proc and self.proc.poll() is not None:
-            raise AssertionError(f"shipway serve exited with {self.proc.returncode}:\n"
+            raise GiveUp(f"shipway serve exited with {self.proc.returncode}:\n"
                                  f"{self.log.read_text(errors='replace')[-3000:]}")
         try:
             return requests.get(self.url + "/healthz", timeout=1).status_code == 200
