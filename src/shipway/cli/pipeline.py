@@ -2,5 +2,7 @@
 
 from __future__ import annotations
 
+from shipway.cli.project import project  # owned by the webhook/projects engineer
+
 #: click commands or groups this module contributes.
-commands: list = []
+commands: list = [project]

@@ -36,6 +36,9 @@ class PushEvent:
     sender: str = ""                # who pushed (forge login)
     changed_paths: tuple[str, ...] = ()  # added/modified/removed files over the pushed commits
     compare_url: str = ""
+    # Added by the webhook part (new fields only, with defaults):
+    paths_complete: bool = False    # True when changed_paths lists every file the push changed
+    forge_event: str = ""           # the forge's own event name ("push", "Tag Push Hook", "repo:push")
 
     @property
     def commit_short(self) -> str:
