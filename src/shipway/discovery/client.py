@@ -1,0 +1,285 @@
+"""The ZooKeeper discovery client: registrations are EPHEMERAL znodes of this client's session.
+
+::
+
+    from shipway.discovery import Discovery
+
+    with Discovery("127.0.0.1:2181") as d:
+        with d.register("orders", "10.0.0.5", 8080, metadata={"version": "2"}):
+            d.subscribe("payments", lambda insts: print(len(insts)))
+            inst = d.choose("payments")
+
+When the process dies its session expires (``session_timeout``, default 4 s) and the instance vanishes.
+After a lost session the client re-creates its registrations; a node left by one of its own earlier
+sessions is deleted first, one owned by another live session is waited out (no duplicates).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.protocol.states import EventType
+
+from shipway.discovery.base import DiscoveryBase, Key
+from shipway.registry import model, paths
+from shipway.registry.model import DEFAULT_CLUSTER, Source
+
+log = logging.getLogger(__name__)
+
+
+class Registration:
+    """One registered instance; a context manager that deregisters on exit."""
+
+    def __init__(self, owner: "Discovery", key: Key, instance: dict) -> None:
+        self.owner, self.key, self.instance = owner, key, instance
+        self.path = paths.instance(key[0], key[1], key[2], instance["instanceId"])
+        self.active = True
+        self.registered = threading.Event()
+
+    @property
+    def instance_id(self) -> str:
+        return self.instance["instanceId"]
+
+    def update(self, *, weight: float | None = None, enabled: bool | None = None, healthy: bool | None = None,
+               metadata: dict | None = None) -> None:
+        """Change this instance's record (kept across re-registrations)."""
+        if weight is not None:
+            self.instance["weight"] = model.check_weight(weight)
+        if enabled is not None:
+            self.instance["enabled"] = bool(enabled)
+        if healthy is not None:
+            self.instance["healthy"] = bool(healthy)
+        if metadata is not None:
+            self.instance["metadata"] = model.check_metadata(metadata)
+        self.owner._push(self)
+
+    def deregister(self) -> None:
+        self.owner.deregister(self)
+
+    def __enter__(self) -> "Registration":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.deregister()
+
+
+class Discovery(DiscoveryBase):
+    """Register, subscribe, choose — over ZooKeeper."""
+
+    def __init__(self, hosts: str, *, namespace: str = model.DEFAULT_NAMESPACE, group: str = model.DEFAULT_GROUP,
+                 session_timeout: float = 4.0, connect_timeout: float = 10.0, snapshot_dir: str | None = None) -> None:
+        super().__init__(namespace=namespace, group=group, snapshot_dir=snapshot_dir)
+        self.zk = KazooClient(hosts=hosts, timeout=session_timeout,
+                              connection_retry=dict(max_tries=-1, delay=0.1, backoff=2, max_delay=1.0),
+                              command_retry=dict(max_tries=3, delay=0.1, backoff=2, max_delay=1.0))
+        self._regs: dict[str, Registration] = {}
+        self._regs_lock = threading.RLock()
+        self._own_sessions: set[int] = set()
+        self._session: int | None = None
+        self._tasks: queue.Queue = queue.Queue()
+        self._pending: set[Key] = set()  # services with a refresh queued (events coalesce into one read)
+        self._pending_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="discovery", daemon=True)
+        self._worker.start()
+        self.zk.add_listener(self._on_state)
+        connected = self.zk.start_async()
+        connected.wait(connect_timeout)
+        if not self.zk.connected:
+            log.warning("ZooKeeper at %s not reachable yet; serving snapshots and retrying", hosts)
+
+    # -- registration ----------------------------------------------------------------------
+    def register(self, service: str, ip: str, port: int, *, cluster: str = DEFAULT_CLUSTER, weight: float = 1.0,
+                 metadata: dict | None = None, enabled: bool = True, healthy: bool = True,
+                 group: str | None = None, namespace: str | None = None, wait: float = 10.0) -> Registration:
+        """Register an ephemeral instance owned by this client's session; returns a :class:`Registration`.
+
+        Blocks up to ``wait`` seconds for the znode to exist (0: return at once; it is created as soon as
+        ZooKeeper is reachable).
+        """
+        key = self.key(service, group, namespace)
+        inst = model.make_instance(*key, ip, port, cluster=cluster, weight=weight, metadata=metadata,
+                                   ephemeral=True, healthy=healthy, enabled=enabled, source=Source.SDK)
+        reg = Registration(self, key, inst)
+        with self._regs_lock:
+            old = self._regs.get(reg.path)
+            if old is not None:
+                old.active = False
+            self._regs[reg.path] = reg
+        self._tasks.put(("register", reg))
+        if wait and not reg.registered.wait(wait):
+            log.warning("registration of %s not confirmed within %.0f s; still trying", inst["instanceId"], wait)
+        return reg
+
+    def deregister(self, reg: Registration) -> None:
+        """Remove a registration (idempotent)."""
+        with self._regs_lock:
+            reg.active = False
+            if self._regs.get(reg.path) is reg:
+                del self._regs[reg.path]
+        try:
+            _, stat = self.zk.get(reg.path)
+            if stat.ephemeralOwner == self.zk.client_id[0]:
+                self.zk.delete(reg.path, version=stat.version)
+        except NoNodeError:
+            pass
+        except KazooException as e:  # the session's end will remove it anyway
+            log.warning("deregister %s: %s (it goes when the session ends)", reg.instance_id, type(e).__name__)
+
+    def _push(self, reg: Registration) -> None:
+        self._tasks.put(("register", reg))
+
+    def _ensure(self, reg: Registration) -> bool:
+        """Make the znode exist with our data, owned by our session. False: retry later."""
+        if not reg.active or not self.zk.connected:
+            return not reg.active
+        me = self.zk.client_id[0]
+        data = json.dumps(reg.instance, separators=(",", ":")).encode()
+        try:
+            self.zk.create(reg.path, data, ephemeral=True, makepath=True)
+            reg.registered.set()
+            return True
+        except NodeExistsError:
+            pass
+        try:
+            _, stat = self.zk.get(reg.path)
+        except NoNodeError:
+            return False
+        if stat.ephemeralOwner == me:
+            self.zk.set(reg.path, data)
+            reg.registered.set()
+            return True
+        if stat.ephemeralOwner in self._own_sessions:
+            # The race after expiry: our old session's node is still there. It is ours: replace it.
+            try:
+                self.zk.delete(reg.path, version=stat.version)
+            except NoNodeError:
+                pass
+            return False
+        log.info("%s is held by another session (%#x); waiting for it to go", reg.instance_id, stat.ephemeralOwner)
+        return False
+
+    # -- session handling (the listener must not block) --------------------------------------
+    def _on_state(self, state: str) -> None:
+        if state == KazooState.CONNECTED:
+            self._tasks.put(("connected", None))
+
+    def _on_connected(self) -> None:
+        session = self.zk.client_id[0] if self.zk.client_id else None
+        if session is None:
+            return
+        new_session = session != self._session
+        if self._session is not None:
+            self._own_sessions.add(self._session)
+        self._session = session
+        if new_session:
+            with self._regs_lock:
+                regs = list(self._regs.values())
+            for reg in regs:
+                self._tasks.put(("register", reg))
+        for key in self.keys():  # re-read everything: watches of a lost session are gone
+            self._request_refresh(key)
+
+    # -- watches -----------------------------------------------------------------------------------
+    def _watch(self, key: Key) -> None:
+        self._request_refresh(key)
+
+    def _request_refresh(self, key: Key) -> None:
+        with self._pending_lock:
+            if key in self._pending:
+                return
+            self._pending.add(key)
+        self._tasks.put(("refresh", key))
+
+    def _on_event(self, event) -> None:
+        # kazoo's event thread: only hand off.
+        parts = event.path.split("/")
+        base = paths.ROOT.count("/") + 1
+        if len(parts) >= base + 3:
+            key = (parts[base], parts[base + 1], parts[base + 2])
+            if event.type != EventType.NONE:
+                self._request_refresh(key)
+
+    def _refresh(self, key: Key) -> bool:
+        if not self.zk.connected:
+            return True  # re-read when connected again; keep the cache meanwhile
+        base = paths.instances(*key)
+        try:
+            try:
+                data, _ = self.zk.get(paths.service(*key), watch=self._on_event)
+                threshold = float(json.loads(data).get("protectThreshold") or 0.0) if data else 0.0
+            except NoNodeError:
+                self.zk.exists(paths.service(*key), watch=self._on_event)
+                threshold = 0.0
+            try:
+                names = self.zk.get_children(base, watch=self._on_event)
+            except NoNodeError:
+                self.zk.exists(base, watch=self._on_event)
+                names = []
+            asyncs = [self.zk.get_async(f"{base}/{n}", watch=self._on_event) for n in names]
+            insts = []
+            for a in asyncs:
+                try:
+                    data, _ = a.get(timeout=10)
+                    insts.append(json.loads(data))
+                except NoNodeError:
+                    continue
+                except ValueError:
+                    continue
+        except KazooException as e:
+            log.info("discovery refresh of %s failed (%s); keeping the cached list", key, type(e).__name__)
+            return True
+        self._publish(key, insts, threshold)
+        return True
+
+    def _work(self) -> None:
+        retry: list[tuple[float, tuple]] = []
+        while not self._closed.is_set():
+            try:
+                task = self._tasks.get(timeout=0.2)
+            except queue.Empty:
+                task = None
+            now = time.monotonic()
+            due = [t for when, t in retry if when <= now]
+            retry = [(when, t) for when, t in retry if when > now]
+            for t in ([task] if task else []) + due:
+                try:
+                    if t[0] == "connected":
+                        self._on_connected()
+                    elif t[0] == "refresh":
+                        with self._pending_lock:  # one read answers every event queued so far
+                            self._pending.discard(t[1])
+                        self._refresh(t[1])
+                    elif t[0] == "register" and not self._ensure(t[1]):
+                        retry.append((now + 0.25, t))
+                except KazooException as e:
+                    log.info("discovery task %s failed (%s); retrying", t[0], type(e).__name__)
+                    retry.append((now + 0.5, t))
+                except Exception:  # noqa: BLE001 - the worker must never die
+                    log.exception("discovery task %s failed", t[0])
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Deregister everything and close the session (instances go at once, not after the timeout)."""
+        with self._regs_lock:
+            regs = list(self._regs.values())
+        for reg in regs:
+            self.deregister(reg)
+        self._closed.set()
+        try:
+            self.zk.stop()
+            self.zk.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def __enter__(self) -> "Discovery":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,185 @@
+"""The server's health timers: heartbeat expiry and checks of persistent instances.
+
+One :class:`HealthKeeper` runs per server (a component started by ``shipway serve``), but only the
+leader acts: leadership is an EPHEMERAL znode (:data:`paths.LEADER`) owned by the server's ZooKeeper
+session, so when the leader dies another server takes over within one session timeout.
+
+Rules (Nacos's, see docs/discovery.md):
+
+* heartbeat instances (registered over HTTP as ephemeral): unhealthy after 15 s without a beat,
+  removed after 30 s (``preserved.heart.beat.timeout`` / ``preserved.ip.delete.timeout`` override);
+* persistent instances: a TCP connect (or HTTP GET, metadata ``shipway.health.check=http``) every
+  ``check_interval`` seconds; unhealthy after ``unhealthy_after`` failures in a row, healthy again after
+  ``healthy_after`` successes; metadata ``shipway.health.check=none`` (and orchestrator-managed
+  instances by default) opts out;
+* SDK instances are ZooKeeper ephemeral znodes: their session is their health, the server never
+  touches them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+
+from shipway.core.errors import NotFound, ShipwayError
+from shipway.registry import model, paths
+from shipway.registry.model import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Probe:
+    due: float = 0.0
+    fails: int = 0
+    oks: int = 0
+    running: bool = False
+
+
+class HealthKeeper:
+    """Component running the heartbeat timers and health checks on the leading server."""
+
+    def __init__(self, ctx, naming, *, tick: float = 1.0, check_interval: float = 5.0, check_timeout: float = 2.0,
+                 unhealthy_after: int = 2, healthy_after: int = 1) -> None:
+        self.ctx, self.naming = ctx, naming
+        self.tick, self.check_interval, self.check_timeout = tick, check_interval, check_timeout
+        self.unhealthy_after, self.healthy_after = unhealthy_after, healthy_after
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._probes: dict[str, _Probe] = {}
+        self._lock = threading.Lock()
+
+    # -- component --------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="naming-check")
+        self._thread = threading.Thread(target=self._run, name="naming-health", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        try:  # hand leadership over at once instead of after the session timeout
+            zk = self.ctx.kazoo
+            _, stat = zk.get(paths.LEADER)
+            if stat.ephemeralOwner == zk.client_id[0]:
+                zk.delete(paths.LEADER)
+        except Exception:  # noqa: BLE001 - best effort on shutdown
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                if self.is_leader():
+                    self.sweep()
+            except ShipwayError as e:
+                log.warning("naming health sweep: %s", e.message)
+            except KazooException as e:
+                log.warning("naming health sweep: ZooKeeper %s", type(e).__name__)
+            except Exception:  # noqa: BLE001 - the timer thread must not die
+                log.exception("naming health sweep failed")
+
+    def is_leader(self) -> bool:
+        """Take or confirm leadership (an ephemeral znode owned by this server's session)."""
+        zk = self.ctx.kazoo
+        if not zk.connected:
+            return False
+        me = zk.client_id[0]
+        try:
+            zk.create(paths.LEADER, f"{socket.gethostname()}:{os.getpid()}".encode(), ephemeral=True, makepath=True)
+            log.info("this server now runs the naming health timers")
+            return True
+        except NodeExistsError:
+            try:
+                _, stat = zk.get(paths.LEADER)
+            except NoNodeError:
+                return False
+            return stat.ephemeralOwner == me
+
+    # -- one pass -------------------------------------------------------------------
+    def sweep(self, now: float | None = None) -> None:
+        """Apply the heartbeat rules and schedule due checks, over every instance."""
+        now = time.time() if now is None else now
+        seen: set[str] = set()
+        for ns in self.naming.namespaces():
+            for group in self.naming.groups(ns):
+                for svc in self.naming.service_names(ns, group):
+                    for inst in self.naming.instances(ns, group, svc):
+                        source = inst.get("source")
+                        if source == Source.HEARTBEAT.value:
+                            self._expire(ns, group, svc, inst, now)
+                        elif source == Source.PERSISTENT.value and model.check_mode(inst) != "none":
+                            key = f"{ns}/{inst['instanceId']}"
+                            seen.add(key)
+                            self._maybe_probe(key, ns, group, svc, inst, now)
+        with self._lock:
+            for key in set(self._probes) - seen:
+                del self._probes[key]
+
+    def _expire(self, ns: str, group: str, svc: str, inst: dict, now: float) -> None:
+        iid = inst["instanceId"]
+        last = self.naming.last_beat(ns, group, svc, iid) or float(inst.get("registeredAt") or now)
+        _, unhealthy_after, delete_after = model.beat_timing(inst)
+        age = now - last
+        try:
+            if age > delete_after:
+                log.info("removing %s in %s: no heartbeat for %.0f s", iid, ns, age)
+                self.naming.remove_instance(ns, group, svc, iid)
+            elif age > unhealthy_after and inst.get("healthy"):
+                log.info("marking %s in %s unhealthy: no heartbeat for %.0f s", iid, ns, age)
+                self.naming.update_instance(ns, group, svc, iid, healthy=False)
+        except NotFound:
+            pass
+
+    def _maybe_probe(self, key: str, ns: str, group: str, svc: str, inst: dict, now: float) -> None:
+        with self._lock:
+            probe = self._probes.setdefault(key, _Probe())
+            if probe.running or probe.due > now or self._pool is None:
+                return
+            probe.running, probe.due = True, now + self.check_interval
+        self._pool.submit(self._probe, key, ns, group, svc, inst)
+
+    def _probe(self, key: str, ns: str, group: str, svc: str, inst: dict) -> None:
+        ok = probe_instance(inst, self.check_timeout)
+        with self._lock:
+            probe = self._probes.get(key)
+            if probe is None:
+                return
+            probe.running = False
+            probe.fails, probe.oks = (0, probe.oks + 1) if ok else (probe.fails + 1, 0)
+            flip = None
+            if ok and not inst.get("healthy") and probe.oks >= self.healthy_after:
+                flip = True
+            elif not ok and inst.get("healthy") and probe.fails >= self.unhealthy_after:
+                flip = False
+        if flip is not None:
+            try:
+                self.naming.update_instance(ns, group, svc, inst["instanceId"], healthy=flip)
+                log.info("%s in %s is now %s", inst["instanceId"], ns, "healthy" if flip else "unhealthy")
+            except (NotFound, ShipwayError):
+                pass
+
+
+def probe_instance(inst: dict, timeout: float) -> bool:
+    """One TCP connect or HTTP GET against an instance."""
+    ip, port = inst["ip"], int(inst["port"])
+    try:
+        if model.check_mode(inst) == "http":
+            import requests
+            path = (inst.get("metadata") or {}).get(model.HEALTH_PATH, "/")
+            return requests.get(f"http://{ip}:{port}{path}", timeout=timeout).status_code < 400
+        with socket.create_connection((ip, port), timeout=timeout):
+            return True
+    except Exception:  # noqa: BLE001 - any failure is an unhealthy answer
+        return False

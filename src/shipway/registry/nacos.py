@@ -1,0 +1,245 @@
+"""The Nacos Open API v1 naming endpoints, as Nacos clients send them (query/form parameters).
+
+Answers follow Nacos 1.x/2.x: ``ok`` as plain text for writes, JSON for reads, errors as plain text
+``caused: <message>;`` with Nacos's status (400 for bad/duplicate/missing, 404 for unknown on reads).
+Service names may arrive as ``group@@service``. Reads need the viewer role, writes developer
+(``accessToken`` from ``POST /nacos/v1/auth/login`` works as a query parameter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+from flask import Blueprint, Response, jsonify, request
+
+from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError
+from shipway.core.http import context, requires
+from shipway.registry import model
+from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_NAMESPACE
+
+bp = Blueprint("nacos_naming", __name__, url_prefix="/nacos/v1/ns")
+
+OK = "ok"
+CODE_OK = 10200
+CODE_NOT_FOUND = 20404
+
+
+@bp.errorhandler(ShipwayError)
+def _error(e: ShipwayError):
+    status = 400 if isinstance(e, Conflict) else e.status
+    return Response(f"caused: {e.message};", status=status, mimetype="text/plain")
+
+
+def naming():
+    return context().services["naming"]
+
+
+def _param(name: str, *alts: str, required: bool = False, default=None):
+    for key in (name, *alts):
+        value = request.values.get(key)
+        if value not in (None, ""):
+            return value
+    if required:
+        raise BadRequest(f"Param '{name}' is required.", field=name)
+    return default
+
+
+def _namespace() -> str:
+    return model.check_name(_param("namespaceId", default=DEFAULT_NAMESPACE), "namespaceId")
+
+
+def _service() -> tuple[str, str, str]:
+    ns = _namespace()
+    group, svc = model.split_service(_param("serviceName", required=True), _param("groupName"))
+    return ns, group, svc
+
+
+def _cluster() -> str:
+    return model.check_name(_param("clusterName", "cluster", default=DEFAULT_CLUSTER), "clusterName")
+
+
+def _host(inst: dict) -> dict:
+    interval, timeout, delete = model.beat_timing(inst)
+    return {"instanceId": inst["instanceId"], "ip": inst["ip"], "port": inst["port"], "weight": inst["weight"],
+            "healthy": inst["healthy"], "enabled": inst["enabled"], "ephemeral": inst["ephemeral"],
+            "clusterName": inst["clusterName"], "serviceName": f"{inst['groupName']}@@{inst['serviceName']}",
+            "metadata": inst.get("metadata") or {}, "instanceHeartBeatInterval": int(interval * 1000),
+            "instanceIdGenerator": "simple", "instanceHeartBeatTimeOut": int(timeout * 1000),
+            "ipDeleteTimeout": int(delete * 1000)}
+
+
+# -- instances -------------------------------------------------------------------
+@bp.post("/instance")
+@requires("developer")
+def register():
+    ns, group, svc = _service()
+    naming().register_instance(
+        svc, _param("ip", required=True), _param("port", required=True), namespace=ns, group=group,
+        cluster=_cluster(), weight=_param("weight", default=1.0), metadata=_param("metadata"),
+        ephemeral=model.parse_bool(_param("ephemeral"), "ephemeral", True),
+        healthy=model.parse_bool(_param("healthy"), "healthy", True),
+        enabled=model.parse_bool(_param("enabled", "enable"), "enabled", True))
+    return Response(OK, mimetype="text/plain")
+
+
+@bp.delete("/instance")
+@requires("developer")
+def deregister():
+    ns, group, svc = _service()
+    naming().deregister_instance(svc, _param("ip", required=True), _param("port", required=True),
+                                 namespace=ns, group=group, cluster=_cluster())
+    return Response(OK, mimetype="text/plain")
+
+
+@bp.put("/instance")
+@requires("developer")
+def update():
+    ns, group, svc = _service()
+    ip, port = model.check_ip(_param("ip", required=True)), model.check_port(_param("port", required=True))
+    iid = model.instance_id(ip, port, _cluster(), group, svc)
+    enabled = _param("enabled", "enable")
+    try:
+        naming().update_instance(ns, group, svc, iid, weight=_param("weight"),
+                                 enabled=None if enabled is None else model.parse_bool(enabled, "enabled"),
+                                 metadata=model.check_metadata(_param("metadata")) if _param("metadata") else None)
+    except NotFound:
+        raise BadRequest(f"instance not exist: {iid}", field="ip") from None
+    return Response(OK, mimetype="text/plain")
+
+
+@bp.get("/instance")
+@requires("viewer")
+def detail():
+    ns, group, svc = _service()
+    ip, port = model.check_ip(_param("ip", required=True)), model.check_port(_param("port", required=True))
+    iid = model.instance_id(ip, port, _cluster(), group, svc)
+    try:
+        naming().service_record(ns, group, svc)
+    except NotFound:
+        raise NotFound(f"no service {group}@@{svc} found!") from None
+    try:
+        inst = naming().get_instance(ns, group, svc, iid)
+    except NotFound:
+        raise NotFound("no matched ip found!") from None
+    return jsonify({"service": f"{group}@@{svc}", "ip": inst["ip"], "port": inst["port"],
+                    "clusterName": inst["clusterName"], "weight": inst["weight"], "healthy": inst["healthy"],
+                    "instanceId": inst["instanceId"], "metadata": inst.get("metadata") or {}})
+
+
+@bp.get("/instance/list")
+@requires("viewer")
+def instance_list():
+    ns, group, svc = _service()
+    healthy_only = model.parse_bool(_param("healthyOnly"), "healthyOnly", False)
+    clusters = [c for c in (_param("clusters", default="") or "").split(",") if c]
+    insts = [i for i in naming().instances(ns, group, svc)
+             if i.get("enabled", True) and (not clusters or i.get("clusterName") in clusters)]
+    threshold = 0.0
+    if healthy_only and insts:
+        try:
+            threshold = float(naming().service_record(ns, group, svc).get("protectThreshold") or 0.0)
+        except NotFound:
+            threshold = 0.0
+    hosts, reached = model.select(insts, healthy_only=healthy_only, protect_threshold=threshold)
+    body = [_host(i) for i in hosts]
+    checksum = hashlib.md5(json.dumps(body, sort_keys=True).encode()).hexdigest()  # noqa: S324 - not security
+    return jsonify({"name": f"{group}@@{svc}", "groupName": group, "clusters": ",".join(clusters),
+                    "cacheMillis": 10000, "hosts": body, "lastRefTime": int(time.time() * 1000),
+                    "checksum": checksum, "allIPs": False, "reachProtectionThreshold": reached, "valid": True})
+
+
+@bp.put("/instance/beat")
+@requires("developer")
+def beat():
+    ns = _namespace()
+    raw = _param("beat")
+    body = None
+    if raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BadRequest("beat is not valid JSON", field="beat") from None
+        if not isinstance(body, dict):
+            raise BadRequest("beat must be a JSON object", field="beat")
+    src = body or {}
+    group, svc = model.split_service(_param("serviceName", default=src.get("serviceName")), _param("groupName"))
+    ip = model.check_ip(src.get("ip") or _param("ip", required=True))
+    port = model.check_port(src.get("port") or _param("port", required=True))
+    cluster = model.check_name(src.get("cluster") or _param("clusterName", "cluster", default=DEFAULT_CLUSTER),
+                               "clusterName")
+    inst = naming().beat(ns, group, svc, ip, port, cluster, body)
+    if inst is None:
+        return jsonify({"clientBeatInterval": model.DEFAULT_BEAT_INTERVAL_MS, "code": CODE_NOT_FOUND})
+    interval, _, _ = model.beat_timing(inst)
+    return jsonify({"clientBeatInterval": int(interval * 1000), "code": CODE_OK, "lightBeatEnabled": True})
+
+
+# -- services --------------------------------------------------------------------
+@bp.post("/service")
+@requires("developer")
+def create_service():
+    ns, group, svc = _service()
+    try:
+        naming().create_service(ns, group, svc, protect_threshold=_param("protectThreshold", default=0.0),
+                                metadata=_param("metadata"))
+    except Conflict:
+        raise BadRequest(f"specified service already exists, serviceName : {group}@@{svc}") from None
+    return Response(OK, mimetype="text/plain")
+
+
+@bp.delete("/service")
+@requires("developer")
+def delete_service():
+    ns, group, svc = _service()
+    try:
+        naming().delete_service(ns, group, svc)
+    except NotFound:
+        raise BadRequest(f"specified service not exist, serviceName : {group}@@{svc}") from None
+    except Conflict:
+        raise BadRequest(f"specified service has instances, serviceName : {group}@@{svc}") from None
+    return Response(OK, mimetype="text/plain")
+
+
+@bp.put("/service")
+@requires("developer")
+def update_service():
+    ns, group, svc = _service()
+    try:
+        naming().update_service(ns, group, svc, protect_threshold=_param("protectThreshold"),
+                                metadata=_param("metadata"))
+    except NotFound:
+        raise BadRequest(f"service {group}@@{svc} not found!") from None
+    return Response(OK, mimetype="text/plain")
+
+
+@bp.get("/service")
+@requires("viewer")
+def get_service():
+    ns, group, svc = _service()
+    try:
+        rec = naming().get_service(ns, group, svc)
+    except NotFound:
+        raise NotFound(f"service {group}@@{svc} is not found!") from None
+    return jsonify({"namespaceId": ns, "groupName": group, "name": svc,
+                    "protectThreshold": rec["protectThreshold"], "metadata": rec["metadata"],
+                    "selector": {"type": "none"},
+                    "clusters": [{"name": c, "healthChecker": {"type": "TCP"}, "metadata": {}}
+                                 for c in rec["clusters"]]})
+
+
+@bp.get("/service/list")
+@requires("viewer")
+def service_list():
+    ns = _namespace()
+    try:
+        page = int(_param("pageNo", default=1))
+        size = int(_param("pageSize", default=20))
+    except ValueError:
+        raise BadRequest("pageNo and pageSize must be integers", field="pageNo") from None
+    if page < 1 or not 1 <= size <= 10000:
+        raise BadRequest("pageNo must be ≥ 1 and pageSize between 1 and 10000", field="pageSize")
+    group = model.check_name(_param("groupName", default=model.DEFAULT_GROUP), "groupName")
+    total, items = naming().list_services(ns, group, page=page, size=size)
+    return jsonify({"count": total, "doms": [i["name"] for i in items]})

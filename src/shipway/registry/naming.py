@@ -1,0 +1,291 @@
+"""The naming service: services and instances kept in ZooKeeper.
+
+:class:`NamingService` is the one implementation behind the native REST API, the Nacos v1 naming API,
+the console page and other parts (``ctx.services["naming"]``). Every change is a znode write, so every
+subscriber (SDK caches, other servers) sees it through ZooKeeper watches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError
+
+from shipway.core.errors import Conflict, NotFound, Unavailable
+from shipway.registry import model, paths
+from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Source
+
+
+def _load(data: bytes | None) -> dict:
+    if not data:
+        return {}
+    try:
+        value = json.loads(data)
+        return value if isinstance(value, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _dump(value: dict) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class NamingService:
+    """Services and instances on ZooKeeper. ``client`` returns the kazoo client to use (lazily)."""
+
+    def __init__(self, client: Callable[[], KazooClient]) -> None:
+        self._client = client
+
+    @property
+    def zk(self) -> KazooClient:
+        return self._client()
+
+    def _call(self, fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except (NoNodeError, NodeExistsError, BadVersionError, NotEmptyError):
+            raise
+        except KazooException as e:
+            raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
+
+    # -- the fixed interface other parts use -------------------------------
+    def register_instance(self, service: str, ip: str, port: int, *, namespace: str = DEFAULT_NAMESPACE,
+                          group: str = DEFAULT_GROUP, cluster: str = DEFAULT_CLUSTER, weight: float = 1.0,
+                          metadata: dict | None = None, ephemeral: bool = False, healthy: bool = True,
+                          enabled: bool = True) -> str:
+        """Register (or update) an instance; returns its id ``ip#port#cluster#group@@service``.
+
+        ``ephemeral=True`` over this server means a heartbeat instance (Nacos semantics): it must be kept
+        alive with :meth:`beat`. Persistent instances stay until deregistered and are health-checked by
+        the server unless their metadata opts out (see :func:`model.check_mode`).
+        """
+        source = Source.HEARTBEAT if ephemeral else Source.PERSISTENT
+        inst = model.make_instance(namespace, group, service, ip, port, cluster=cluster, weight=weight,
+                                   metadata=metadata, ephemeral=ephemeral, healthy=healthy, enabled=enabled,
+                                   source=source)
+        path = paths.instance(namespace, group, service, inst["instanceId"])
+        if ephemeral:
+            self._touch_beat(namespace, group, service, inst["instanceId"])
+        try:
+            self._call(self.zk.create, path, _dump(inst), makepath=True)
+        except NodeExistsError:
+            data, stat = self._call(self.zk.get, path)
+            if stat.ephemeralOwner:
+                raise Conflict(f"instance {inst['instanceId']} is registered by a live SDK session",
+                               details={"instanceId": inst["instanceId"]}) from None
+            old = _load(data)
+            inst["registeredAt"] = old.get("registeredAt", inst["registeredAt"])
+            self._call(self.zk.set, path, _dump(inst))
+        return inst["instanceId"]
+
+    def deregister_instance(self, service: str, ip: str, port: int, *, namespace: str = DEFAULT_NAMESPACE,
+                            group: str = DEFAULT_GROUP, cluster: str = DEFAULT_CLUSTER) -> None:
+        """Remove an instance; an absent one is not an error."""
+        iid = model.instance_id(model.check_ip(ip), model.check_port(port), model.check_name(cluster, "cluster"),
+                                model.check_name(group, "group"), model.check_name(service, "service"))
+        self.remove_instance(model.check_name(namespace, "namespace"), group, service, iid)
+
+    def list_instances(self, service: str, *, namespace: str = DEFAULT_NAMESPACE, group: str = DEFAULT_GROUP,
+                       healthy_only: bool = False, cluster: str | None = None) -> list[dict]:
+        """Instances of a service (all, or only healthy+enabled ones honouring the protect threshold)."""
+        hosts, _ = self.query(namespace, group, service, healthy_only=healthy_only, cluster=cluster)
+        return hosts
+
+    # -- instances -----------------------------------------------------------
+    def remove_instance(self, ns: str, group: str, service: str, iid: str) -> bool:
+        """Delete an instance (and its heartbeat record); False if it was not there."""
+        found = True
+        try:
+            self._call(self.zk.delete, paths.instance(ns, group, service, iid))
+        except NoNodeError:
+            found = False
+        try:
+            self._call(self.zk.delete, paths.beat(ns, group, service, iid))
+        except NoNodeError:
+            pass
+        return found
+
+    def instances(self, ns: str, group: str, service: str) -> list[dict]:
+        """Every instance record of a service (empty if the service does not exist)."""
+        try:
+            names = self._call(self.zk.get_children, paths.instances(ns, group, service))
+        except NoNodeError:
+            return []
+        asyncs = [self.zk.get_async(paths.instance(ns, group, service, n)) for n in names]
+        out = []
+        for a in asyncs:
+            try:
+                data, stat = a.get(timeout=10)
+            except NoNodeError:
+                continue
+            except KazooException as e:
+                raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
+            inst = _load(data)
+            if inst:
+                out.append(inst)
+        out.sort(key=lambda i: (i.get("clusterName", ""), i.get("ip", ""), i.get("port", 0)))
+        return out
+
+    def query(self, ns: str, group: str, service: str, *, healthy_only: bool, cluster: str | None = None
+              ) -> tuple[list[dict], bool]:
+        """``(hosts, protect_threshold_reached)`` as handed to clients."""
+        rec = self.service_record(ns, group, service) if healthy_only else {}
+        return model.select(self.instances(ns, group, service), healthy_only=healthy_only,
+                            protect_threshold=float(rec.get("protectThreshold") or 0.0), cluster=cluster)
+
+    def get_instance(self, ns: str, group: str, service: str, iid: str) -> dict:
+        try:
+            data, _ = self._call(self.zk.get, paths.instance(ns, group, service, iid))
+        except NoNodeError:
+            raise NotFound(f"instance {iid} not found in namespace {ns}", details={"instanceId": iid}) from None
+        return _load(data)
+
+    def update_instance(self, ns: str, group: str, service: str, iid: str, *, weight: float | None = None,
+                        enabled: bool | None = None, healthy: bool | None = None,
+                        metadata: dict | None = None) -> dict:
+        """Change weight/enabled/healthy/metadata with a compare-and-set loop; 404 if absent."""
+        path = paths.instance(ns, group, service, iid)
+        for _ in range(20):
+            try:
+                data, stat = self._call(self.zk.get, path)
+            except NoNodeError:
+                raise NotFound(f"instance {iid} not found in namespace {ns}", details={"instanceId": iid}) from None
+            inst = _load(data)
+            new = dict(inst)
+            if weight is not None:
+                new["weight"] = model.check_weight(weight)
+            if enabled is not None:
+                new["enabled"] = bool(enabled)
+            if healthy is not None:
+                new["healthy"] = bool(healthy)
+            if metadata is not None:
+                new["metadata"] = model.check_metadata(metadata)
+            if new == inst:
+                return inst
+            try:
+                self._call(self.zk.set, path, _dump(new), version=stat.version)
+                return new
+            except BadVersionError:
+                continue
+            except NoNodeError:
+                raise NotFound(f"instance {iid} not found", details={"instanceId": iid}) from None
+        raise Conflict(f"instance {iid} is changing too fast; try again")
+
+    def _touch_beat(self, ns: str, group: str, service: str, iid: str) -> None:
+        path = paths.beat(ns, group, service, iid)
+        value = str(time.time()).encode()
+        try:
+            self._call(self.zk.set, path, value)
+        except NoNodeError:
+            try:
+                self._call(self.zk.create, path, value, makepath=True)
+            except NodeExistsError:
+                self._call(self.zk.set, path, value)
+
+    def beat(self, ns: str, group: str, service: str, ip: str, port: int, cluster: str = DEFAULT_CLUSTER,
+             body: dict | None = None) -> dict | None:
+        """Record a heartbeat; registers the instance from ``body`` if unknown. None = unknown, no body."""
+        iid = model.instance_id(ip, port, cluster, group, service)
+        try:
+            inst = self.get_instance(ns, group, service, iid)
+        except NotFound:
+            if body is None:
+                return None
+            self.register_instance(service, ip, port, namespace=ns, group=group, cluster=cluster,
+                                   weight=body.get("weight", 1.0) or 1.0, metadata=body.get("metadata") or {},
+                                   ephemeral=True)
+            return self.get_instance(ns, group, service, iid)
+        self._touch_beat(ns, group, service, iid)
+        if not inst.get("healthy"):
+            inst = self.update_instance(ns, group, service, iid, healthy=True)
+        return inst
+
+    def last_beat(self, ns: str, group: str, service: str, iid: str) -> float | None:
+        try:
+            data, _ = self._call(self.zk.get, paths.beat(ns, group, service, iid))
+            return float(data)
+        except (NoNodeError, ValueError):
+            return None
+
+    # -- services --------------------------------------------------------------
+    def namespaces(self) -> list[str]:
+        try:
+            return sorted(self._call(self.zk.get_children, paths.ROOT))
+        except NoNodeError:
+            return []
+
+    def groups(self, ns: str) -> list[str]:
+        try:
+            return sorted(self._call(self.zk.get_children, paths.namespace(ns)))
+        except NoNodeError:
+            return []
+
+    def service_names(self, ns: str, group: str) -> list[str]:
+        try:
+            return sorted(self._call(self.zk.get_children, paths.group(ns, group)))
+        except NoNodeError:
+            return []
+
+    def service_record(self, ns: str, group: str, name: str) -> dict:
+        """The stored record of a service with defaults; 404 if absent."""
+        try:
+            data, _ = self._call(self.zk.get, paths.service(ns, group, name))
+        except NoNodeError:
+            raise NotFound(f"service {group}@@{name} not found in namespace {ns}",
+                           details={"namespace": ns, "group": group, "service": name}) from None
+        rec = model.make_service(ns, group, name)
+        rec.update({k: v for k, v in _load(data).items() if k in ("protectThreshold", "metadata")})
+        return rec
+
+    def get_service(self, ns: str, group: str, name: str) -> dict:
+        """A service record with its clusters and instance counts."""
+        rec = self.service_record(ns, group, name)
+        insts = self.instances(ns, group, name)
+        rec["clusters"] = sorted({i.get("clusterName", DEFAULT_CLUSTER) for i in insts})
+        rec["instanceCount"] = len(insts)
+        rec["healthyInstanceCount"] = sum(1 for i in insts if i.get("healthy") and i.get("enabled", True))
+        return rec
+
+    def create_service(self, ns: str, group: str, name: str, *, protect_threshold: float = 0.0,
+                       metadata: dict | None = None) -> dict:
+        rec = model.make_service(ns, group, name, protect_threshold=protect_threshold, metadata=metadata)
+        path = paths.service(ns, group, name)
+        try:
+            self._call(self.zk.create, path, _dump(rec), makepath=True)
+        except NodeExistsError:
+            data, _ = self._call(self.zk.get, path)
+            if data:  # an empty record means "created implicitly by an instance": adopt it
+                raise Conflict(f"service {group}@@{name} already exists in namespace {ns}") from None
+            self._call(self.zk.set, path, _dump(rec))
+        return rec
+
+    def update_service(self, ns: str, group: str, name: str, *, protect_threshold: float | None = None,
+                       metadata: dict | None = None) -> dict:
+        rec = self.service_record(ns, group, name)
+        if protect_threshold is not None:
+            rec["protectThreshold"] = model.check_threshold(protect_threshold)
+        if metadata is not None:
+            rec["metadata"] = model.check_metadata(metadata)
+        self._call(self.zk.set, paths.service(ns, group, name), _dump(rec))
+        return rec
+
+    def delete_service(self, ns: str, group: str, name: str) -> None:
+        """Delete an empty service; 404 if absent, 409 while it has instances."""
+        self.service_record(ns, group, name)
+        if self.instances(ns, group, name):
+            raise Conflict(f"service {group}@@{name} still has instances; deregister them first")
+        try:
+            self._call(self.zk.delete, paths.service(ns, group, name), recursive=True)
+        except NoNodeError:
+            pass
+
+    def list_services(self, ns: str, group: str | None = None, *, page: int = 1, size: int = 50,
+                      contains: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """``(total, page of {namespace, group, name})`` sorted by group then name."""
+        groups = [group] if group else self.groups(ns)
+        names = [(g, s) for g in groups for s in self.service_names(ns, g) if not contains or contains in s]
+        chunk = names[(page - 1) * size: page * size]
+        return len(names), [{"namespace": ns, "group": g, "name": s} for g, s in chunk]
