@@ -37,6 +37,8 @@ def register(app, ctx) -> None:
     from shipway.webhook import models  # noqa: F401
     from shipway.webhook.deliveries import DeliveryLog
     from shipway.webhook.notify import Notifier
+    from shipway.web.views import NAV, add_nav
+    from shipway.webhook.pages import bp as pages_bp
     from shipway.webhook.receiver import Receiver
 
     ctx.store.create_all()
@@ -47,3 +49,6 @@ def register(app, ctx) -> None:
     ctx.add_component(notifier)
     app.register_blueprint(bp)
     app.register_blueprint(projects_bp)
+    app.register_blueprint(pages_bp)
+    if not any(entry[0] == "projects.index" for entry in NAV):  # NAV is module-wide; apps are built often
+        add_nav("projects.index", "Projects", "viewer")

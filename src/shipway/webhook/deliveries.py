@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import delete, select
 
 from shipway.core.store import Store, utcnow
@@ -11,6 +12,9 @@ from shipway.webhook.models import DeliveryRow, DeliveryStatus
 
 #: Deliveries kept per project; older ones are pruned (a flood of bad requests cannot grow the table forever).
 KEEP_PER_PROJECT = 1000
+
+DELIVERIES = Counter("shipway_webhook_deliveries_total", "Webhook deliveries by forge and outcome",
+                     ["forge", "status"])
 
 
 class DeliveryLog:
@@ -24,6 +28,7 @@ class DeliveryLog:
                           kind=kind, ref=ref[:1024], commit=commit[:64], status=status.value,
                           http_status=http_status, run_id=",".join(str(r) for r in run_ids),
                           reason=reason[:500], received_at=utcnow())
+        DELIVERIES.labels(forge, status.value).inc()
         with self.store.session() as s:
             s.add(row)
             s.flush()

@@ -81,3 +81,19 @@ def test_deliveries_listed(unit_app, unit_ctx, dev, viewer):
     items = viewer.get("/api/v1/projects/demo/deliveries").get_json()["items"]
     assert items[0]["delivery_id"] == "abc" and items[0]["status"] == "queued"
     assert viewer.get("/api/v1/projects/demo/deliveries?limit=x").status_code == 400
+
+
+def test_console_pages(unit_app, unit_ctx, dev, viewer):
+    from unit.webhook.fakes import FakePipelines
+    unit_ctx.services["pipelines"] = FakePipelines()
+    assert unit_app.test_client().get("/projects", headers={"Accept": "text/html"}).status_code == 302
+    assert "No projects yet" in viewer.get("/projects").get_data(as_text=True)
+    dev.post("/api/v1/projects", json={"name": "demo", "repo_url": "/srv/app.git",
+                                       "webhook_secret": "s3cret-webhook-key-for-tests"})
+    Sender(unit_app.test_client())("github", fixture_bytes("github-push.json"), "push", delivery="abc")
+    page = viewer.get("/projects").get_data(as_text=True)
+    assert "/projects/demo" in page and "Projects" in page
+    page = viewer.get("/projects/demo").get_data(as_text=True)
+    assert "/webhooks/gitlab/demo" in page and "queued" in page and "run-1" in page
+    assert "s3cret-webhook-key-for-tests" not in page
+    assert viewer.get("/projects/nope").status_code == 404

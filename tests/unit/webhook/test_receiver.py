@@ -112,3 +112,9 @@ def test_deliveries_are_pruned(unit_ctx, projects, monkeypatch):
         log.record(forge="github", project="demo", delivery_id=str(i), event="push",
                    status=DeliveryStatus.IGNORED, http_status=202)
     assert len(log.list("demo", limit=500)) < 60
+
+
+def test_metrics_count_deliveries(send, unit_app, as_role):
+    send("github", fixture_bytes("github-push.json"), "push", sign=False)
+    text = as_role(unit_app, "viewer").get("/metrics").get_data(as_text=True)
+    assert 'shipway_webhook_deliveries_total{forge="github",status="rejected"}' in text
