@@ -50,12 +50,14 @@ def project() -> None:
               help="A from_secret value (repeat); without =VALUE it is read from the environment.")
 @click.option("--credential", "credentials", multiple=True, metavar="KEY[=VALUE]",
               help="Git credential: username, password, token or ssh_key (repeat; env as for --secret).")
+@click.option("--status-api", help="Forge repo API URL for commit statuses, e.g. "
+              "https://api.github.com/repos/OWNER/REPO (uses --credential token).")
 @click.option("--webhook-secret", envvar="SHIPWAY_WEBHOOK_SECRET", help="Use this secret instead of a new one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @api_options
 @reports_errors
 def add(api, name, repo_url, branches, pipeline_file, default_pipeline, notify_url, secrets, credentials,
-        webhook_secret, as_json) -> None:
+        status_api, webhook_secret, as_json) -> None:
     """Register project NAME for REPO_URL and print the webhook URLs and the secret to give the forge."""
     body = {"name": name, "repo_url": repo_url, "pipeline_file": pipeline_file}
     if branches:
@@ -70,6 +72,8 @@ def add(api, name, repo_url, branches, pipeline_file, default_pipeline, notify_u
         body["credentials"] = _pairs(credentials, "credential")
     if webhook_secret:
         body["webhook_secret"] = webhook_secret
+    if status_api:
+        body["status_api"] = status_api
     p = api.post("/api/v1/projects", json=body).json()
     if as_json:
         click.echo(json.dumps(p, indent=2))
@@ -110,7 +114,7 @@ def show(api, name, as_json) -> None:
     if as_json:
         click.echo(json.dumps(p, indent=2))
         return
-    for key in ("name", "repo_url", "pipeline_file", "notify_url", "created_at"):
+    for key in ("name", "repo_url", "pipeline_file", "notify_url", "status_api", "created_at"):
         click.echo(f"{key + ':':<16} {p.get(key) or '-'}")
     click.echo(f"{'branches:':<16} {', '.join(p['branches'])}")
     click.echo(f"{'secrets:':<16} {', '.join(p['secret_names']) or '-'}")

@@ -35,6 +35,7 @@ class ProjectRow(Base):
     pipeline_file: Mapped[str] = mapped_column(String(255), default=".shipway.yml")
     default_pipeline: Mapped[str | None] = mapped_column(Text, nullable=True)
     notify_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_api: Mapped[str | None] = mapped_column(Text, nullable=True)  # forge repo API URL for commit statuses
     webhook_secret: Mapped[str] = mapped_column(Text)                   # sealed
     credentials: Mapped[str] = mapped_column(Text, default="")          # sealed JSON object
     secrets: Mapped[str] = mapped_column(Text, default="")              # sealed JSON object

@@ -30,7 +30,7 @@ CREDENTIAL_KEYS = frozenset({"username", "password", "token", "ssh_key"})
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
 _URL_SCHEMES = ("http://", "https://", "ssh://", "git://", "file://")
 UPDATABLE = frozenset({"repo_url", "branches", "pipeline_file", "default_pipeline", "notify_url",
-                       "credentials", "secrets", "webhook_secret"})
+                       "credentials", "secrets", "webhook_secret", "status_api"})
 MAX_DEFAULT_PIPELINE = 256 * 1024
 
 
@@ -48,6 +48,7 @@ class Project:
     updated_at: dt.datetime | None = None
     secret_names: tuple[str, ...] = ()     # names usable with from_secret (values never here)
     has_credentials: bool = False
+    status_api: str | None = None          # e.g. https://api.github.com/repos/team/app (commit statuses)
 
     def allows_branch(self, branch: str) -> bool:
         """Whether pushes to ``branch`` may start runs (``branches`` are fnmatch globs)."""
@@ -100,10 +101,11 @@ def _check_fields(fields: dict[str, Any], errors: list) -> None:
     dp = fields.get("default_pipeline")
     if dp is not None and (not isinstance(dp, str) or len(dp) > MAX_DEFAULT_PIPELINE):
         errors.append({"path": "default_pipeline", "message": "default_pipeline must be YAML text up to 256 KiB"})
-    nu = fields.get("notify_url")
-    if nu is not None and nu != "" and (not isinstance(nu, str) or not nu.startswith(("http://", "https://"))
-                                        or any(c.isspace() for c in nu)):
-        errors.append({"path": "notify_url", "message": "notify_url must be an http:// or https:// URL"})
+    for key in ("notify_url", "status_api"):
+        u = fields.get(key)
+        if u is not None and u != "" and (not isinstance(u, str) or not u.startswith(("http://", "https://"))
+                                          or any(c.isspace() for c in u)):
+            errors.append({"path": key, "message": f"{key} must be an http:// or https:// URL"})
     ws = fields.get("webhook_secret")
     if ws is not None and (not isinstance(ws, str) or len(ws) < 16 or len(ws) > 256):
         errors.append({"path": "webhook_secret", "message": "webhook_secret must be 16 to 256 characters"})
@@ -164,7 +166,7 @@ class ProjectService:
                        pipeline_file=row.pipeline_file, default_pipeline=row.default_pipeline,
                        notify_url=row.notify_url, created_at=_aware(row.created_at),
                        updated_at=_aware(row.updated_at), secret_names=tuple(json.loads(row.secret_names)),
-                       has_credentials=bool(row.credentials) and row.credentials != "")
+                       has_credentials=bool(row.credentials), status_api=row.status_api)
 
     def get(self, name: str) -> Project:
         """The project called ``name``; :class:`NotFound` if there is none."""
@@ -196,17 +198,23 @@ class ProjectService:
     def add(self, name: str, repo_url: str, *, webhook_secret: str | None = None,
             branches: Iterable[str] = ("*",), pipeline_file: str = ".shipway.yml",
             default_pipeline: str | None = None, credentials: dict | None = None,
-            secrets: dict | None = None, notify_url: str | None = None) -> Project:
-        """Register a project; a webhook secret is generated when none is given."""
+            secrets: dict | None = None, notify_url: str | None = None,
+            status_api: str | None = None) -> Project:
+        """Register a project; a webhook secret is generated when none is given.
+
+        ``status_api`` (optional) is the forge's repository API URL
+        (``https://api.github.com/repos/OWNER/REPO`` or ``https://gitea.host/api/v1/repos/OWNER/REPO``):
+        when set, run results are reported as commit statuses with ``credentials["token"]``.
+        """
         branches = list(branches) if not isinstance(branches, str) else branches
         fields = {"repo_url": repo_url, "branches": branches, "pipeline_file": pipeline_file,
                   "default_pipeline": default_pipeline, "notify_url": notify_url, "credentials": credentials,
-                  "secrets": secrets, "webhook_secret": webhook_secret}
+                  "secrets": secrets, "webhook_secret": webhook_secret, "status_api": status_api}
         validate(fields, name=name)
         now = utcnow()
         row = ProjectRow(name=name, repo_url=repo_url, branches=json.dumps(list(branches)),
                          pipeline_file=pipeline_file, default_pipeline=default_pipeline,
-                         notify_url=notify_url or None,
+                         notify_url=notify_url or None, status_api=status_api or None,
                          webhook_secret=self.sealer.seal(webhook_secret or new_webhook_secret()),
                          credentials=self.sealer.seal_json(credentials) if credentials else "",
                          secrets=self.sealer.seal_json(secrets), secret_names=json.dumps(sorted(secrets or {})),
@@ -240,8 +248,8 @@ class ProjectService:
                 elif key == "secrets":
                     row.secrets = self.sealer.seal_json(value)
                     row.secret_names = json.dumps(sorted(value or {}))
-                elif key == "notify_url":
-                    row.notify_url = value or None
+                elif key in ("notify_url", "status_api"):
+                    setattr(row, key, value or None)
                 else:
                     setattr(row, key, value)
             row.updated_at = utcnow()
@@ -260,9 +268,20 @@ class ProjectService:
 
     # -- outgoing notifications ---------------------------------------------
     def notify(self, name: str, event: str, payload: dict) -> None:
-        """POST ``payload`` to the project's ``notify_url`` in the background (never raises)."""
+        """POST ``payload`` to the project's ``notify_url`` in the background (never raises).
+
+        When the project has ``status_api`` and ``payload`` (or ``payload["run"]``) carries ``commit``
+        and ``status``, the run's state is also reported to the forge as a commit status.
+        """
         if self.notifier is not None:
             self.notifier.notify(self, name, event, payload)
+
+    def report_status(self, name: str, *, commit: str, state: str, target_url: str = "",
+                      description: str = "") -> None:
+        """Report a run state (queued/running/succeeded/failed/...) as a commit status, in the background."""
+        if self.notifier is not None:
+            self.notifier.report_status(self, name, commit=commit, state=state, target_url=target_url,
+                                        description=description)
 
 
 def _aware(t: dt.datetime | None) -> dt.datetime | None:

@@ -18,7 +18,7 @@ bp = Blueprint("projects_api", __name__, url_prefix="/api/v1/projects")
 MASK = "********"
 FORGES = ("github", "gitlab", "gitea", "gogs", "bitbucket", "generic")
 ADD_FIELDS = {"name", "repo_url", "webhook_secret", "branches", "pipeline_file", "default_pipeline",
-              "credentials", "secrets", "notify_url"}
+              "credentials", "secrets", "notify_url", "status_api"}
 
 
 def _svc():

@@ -7,6 +7,10 @@ sha256=<hex HMAC-SHA256 of the body keyed with the project's webhook secret>``
 One daemon worker drains a bounded queue; each POST has a short timeout and a
 couple of retries with back-off; failures are logged (URL without its query or
 credentials), never raised into the caller.
+
+Commit statuses go through the same worker: ``POST <status_api>/statuses/<sha>``
+with ``{"state", "target_url", "description", "context": "shipway"}`` and
+``Authorization: token <credentials.token>`` — the shape GitHub and Gitea share.
 """
 
 from __future__ import annotations
@@ -19,9 +23,16 @@ import uuid
 from typing import Any
 
 from shipway.core.store import utcnow
+from shipway.webhook.normalise import SHA_RE
 from shipway.webhook.verify import hmac_hex
 
 log = logging.getLogger(__name__)
+
+#: Run states → commit-status states of the GitHub/Gitea API (``POST …/statuses/{sha}``).
+STATUS_STATES = {"queued": "pending", "running": "pending", "waiting": "pending",
+                 "waiting-for-approval": "pending", "succeeded": "success", "success": "success",
+                 "failed": "failure", "timed-out": "failure", "interrupted": "error", "aborted": "error",
+                 "cancelled": "error"}
 
 
 class Notifier:
@@ -37,24 +48,52 @@ class Notifier:
         self._stopping = threading.Event()
 
     def notify(self, projects, name: str, event: str, payload: dict) -> None:
-        """Queue one notification; returns at once and never raises."""
+        """Queue one notification (and a commit status when configured); returns at once, never raises."""
         try:
             project = projects.get(name)
-            if not project.notify_url:
-                return
-            secret = projects.webhook_secret_of(name)
-            delivery = str(uuid.uuid4())
-            body = json.dumps({"event": event, "project": name, "delivery": delivery,
-                               "sent_at": utcnow().isoformat(), "payload": payload}, default=str).encode()
-            headers = {"Content-Type": "application/json", "User-Agent": "shipway-notify",
-                       "X-Shipway-Event": event, "X-Shipway-Delivery": delivery,
-                       "X-Shipway-Signature": "sha256=" + hmac_hex(secret, body)}
-            self._queue.put_nowait((project.notify_url, headers, body, name, event))
-            self._ensure_worker()
-        except queue.Full:
-            log.warning("notification queue full; dropped %s for project %s", event, name)
+            if project.notify_url:
+                secret = projects.webhook_secret_of(name)
+                delivery = str(uuid.uuid4())
+                body = json.dumps({"event": event, "project": name, "delivery": delivery,
+                                   "sent_at": utcnow().isoformat(), "payload": payload}, default=str).encode()
+                headers = {"Content-Type": "application/json", "User-Agent": "shipway-notify",
+                           "X-Shipway-Event": event, "X-Shipway-Delivery": delivery,
+                           "X-Shipway-Signature": "sha256=" + hmac_hex(secret, body)}
+                self._enqueue((project.notify_url, headers, body, name, event))
+            run = payload.get("run") if isinstance(payload.get("run"), dict) else payload
+            if project.status_api and isinstance(run, dict) and run.get("commit") and run.get("status"):
+                self.report_status(projects, name, commit=str(run["commit"]), state=str(run["status"]),
+                                   target_url=str(run.get("url") or ""), description=f"shipway: {event}")
         except Exception:  # noqa: BLE001 - notifications must never break the caller
             log.exception("cannot queue notification %s for project %s", event, name)
+
+    def report_status(self, projects, name: str, *, commit: str, state: str, target_url: str = "",
+                      description: str = "") -> None:
+        """Queue a commit status for ``commit`` on the project's ``status_api`` (GitHub/Gitea shape)."""
+        try:
+            project = projects.get(name)
+            forge_state = STATUS_STATES.get(state)
+            if not project.status_api or forge_state is None or not SHA_RE.match(commit.lower()):
+                return
+            body = json.dumps({"state": forge_state, "target_url": target_url, "context": "shipway",
+                               "description": (description or f"run {state}")[:140]}).encode()
+            headers = {"Content-Type": "application/json", "Accept": "application/json",
+                       "User-Agent": "shipway-status"}
+            token = projects.credentials_of(name).get("token")
+            if token:
+                headers["Authorization"] = f"token {token}"
+            url = f"{project.status_api.rstrip('/')}/statuses/{commit.lower()}"
+            self._enqueue((url, headers, body, name, f"status {forge_state}"))
+        except Exception:  # noqa: BLE001
+            log.exception("cannot queue commit status for project %s", name)
+
+    def _enqueue(self, item: tuple) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            log.warning("notification queue full; dropped %s for project %s", item[4], item[3])
+            return
+        self._ensure_worker()
 
     def _ensure_worker(self) -> None:
         with self._lock:

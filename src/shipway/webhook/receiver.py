@@ -123,6 +123,10 @@ class Receiver:
         except ShipwayError as e:
             self.deliveries.record(**base, status=S.FAILED, http_status=e.status, reason=e.message)
             raise
+        except Exception as e:  # a bug elsewhere must still leave a trace in the delivery log
+            log.exception("start_run failed for %s delivery %s", rec["project"], ev.delivery_id)
+            self.deliveries.record(**base, status=S.FAILED, http_status=500, reason=e.__class__.__name__)
+            raise ShipwayError("the pipelines part failed to start the run; see the server log") from e
         dup = bool(run.get("duplicate"))
         info = {k: run.get(k) for k in ("id", "number", "url", "status")} | {"duplicate": dup}
         self.deliveries.record(**base, status=S.DUPLICATE if dup else S.QUEUED, http_status=202,

@@ -26,7 +26,7 @@ class Hook:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append((dict(self.headers), body))
+                hook.received.append((dict(self.headers, Path=self.path), body))
                 self.send_response(hook.plan.pop(0) if hook.plan else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -90,3 +90,23 @@ def test_notify_never_raises(svc, caplog):
     svc.notify("dead", "run.failed", {})
     wait_for(lambda: "failed after 3 attempts" in caplog.text, 15, message="the failure to be logged")
     assert "token=abc" not in caplog.text
+
+
+def test_commit_status_reported_github_style(svc):
+    h = Hook()
+    try:
+        api = h.url.rsplit("/", 1)[0] + "/repos/team/app"
+        svc.add("app", "/srv/app.git", status_api=api, credentials={"token": "ghp-token-value"})
+        sha = "366701fde727cb7a9e7f21eb88264f59f6f9b89c"
+        svc.notify("app", "run.succeeded", {"run": {"id": "r1", "commit": sha, "status": "succeeded",
+                                                    "url": "http://shipway.invalid/runs/r1"}})
+        svc.report_status("app", commit=sha, state="running")
+        svc.report_status("app", commit="not-a-sha", state="running")      # ignored
+        wait_for(lambda: len(h.received) == 2, 10, message="two statuses")
+        (h1, b1), (h2, b2) = h.received
+        assert h1["Authorization"] == "token ghp-token-value" and h1["Path"] == f"/repos/team/app/statuses/{sha}"
+        assert json.loads(b1) == {"state": "success", "target_url": "http://shipway.invalid/runs/r1",
+                                  "context": "shipway", "description": "shipway: run.succeeded"}
+        assert json.loads(b2)["state"] == "pending"
+    finally:
+        h.close()

@@ -118,3 +118,11 @@ def test_metrics_count_deliveries(send, unit_app, as_role):
     send("github", fixture_bytes("github-push.json"), "push", sign=False)
     text = as_role(unit_app, "viewer").get("/metrics").get_data(as_text=True)
     assert 'shipway_webhook_deliveries_total{forge="github",status="rejected"}' in text
+
+
+def test_pipeline_crash_is_500_and_recorded(send, pipelines, deliveries):
+    def crash(*a, **kw):
+        raise RuntimeError("boom")
+    pipelines.start_run = crash
+    r = send("github", fixture_bytes("github-push.json"), "push")
+    assert r.status_code == 500 and deliveries.list("demo")[0]["status"] == "failed"
