@@ -1,0 +1,126 @@
+"""The Nacos v1 naming API driven by plain HTTP, the way Nacos clients send it (form/query parameters)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.zookeeper
+
+NS = "/nacos/v1/ns"
+
+
+@pytest.fixture
+def nacos(app, as_role):
+    """A client that sends ``accessToken`` as a query parameter, like Nacos clients."""
+    dev = as_role(app, "developer")
+    client = app.test_client()
+
+    class Nacos:
+        token = dev.token
+
+        def __getattr__(self, method):
+            def call(path, **kw):
+                q = kw.pop("query_string", {}) or {}
+                q.setdefault("accessToken", self.token)
+                return getattr(client, method)(path, query_string=q, **kw)
+            return call
+
+    return Nacos()
+
+
+def test_register_list_detail_update_deregister(nacos):
+    form = {"serviceName": "DEFAULT_GROUP@@nacos.test.1", "groupName": "DEFAULT_GROUP", "ip": "11.11.11.11",
+            "port": "8848", "weight": "1.0", "enable": "true", "healthy": "true", "ephemeral": "false",
+            "clusterName": "c1", "metadata": json.dumps({"k": "v"}), "namespaceId": "public"}
+    r = nacos.post(f"{NS}/instance", data=form)
+    assert r.status_code == 200 and r.text == "ok"
+    r = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "nacos.test.1"})
+    body = r.json
+    assert body["name"] == "DEFAULT_GROUP@@nacos.test.1" and body["groupName"] == "DEFAULT_GROUP"
+    assert {"cacheMillis", "checksum", "lastRefTime", "reachProtectionThreshold", "hosts"} <= set(body)
+    host = body["hosts"][0]
+    assert host == {**host, "instanceId": "11.11.11.11#8848#c1#DEFAULT_GROUP@@nacos.test.1", "ip": "11.11.11.11",
+                    "port": 8848, "weight": 1.0, "healthy": True, "enabled": True, "ephemeral": False,
+                    "clusterName": "c1", "serviceName": "DEFAULT_GROUP@@nacos.test.1", "metadata": {"k": "v"}}
+    r = nacos.get(f"{NS}/instance", query_string={"serviceName": "nacos.test.1", "ip": "11.11.11.11",
+                                                  "port": "8848", "cluster": "c1"})
+    assert r.json["service"] == "DEFAULT_GROUP@@nacos.test.1" and r.json["metadata"] == {"k": "v"}
+    r = nacos.put(f"{NS}/instance", data={**form, "weight": "3", "metadata": "a=1,b=2"})
+    assert r.text == "ok"
+    host = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "nacos.test.1"}).json["hosts"][0]
+    assert host["weight"] == 3.0 and host["metadata"] == {"a": "1", "b": "2"}
+    # clusters filter
+    r = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "nacos.test.1", "clusters": "other"})
+    assert r.json["hosts"] == []
+    r = nacos.delete(f"{NS}/instance", query_string={"serviceName": "nacos.test.1", "ip": "11.11.11.11",
+                                                     "port": "8848", "clusterName": "c1"})
+    assert r.text == "ok"
+    assert nacos.get(f"{NS}/instance/list", query_string={"serviceName": "nacos.test.1"}).json["hosts"] == []
+
+
+def test_beat_protocol(nacos, naming):
+    q = {"serviceName": "DEFAULT_GROUP@@beat.svc", "ip": "12.0.0.1", "port": "9000"}
+    # unknown instance without a beat body: Nacos's 20404
+    r = nacos.put(f"{NS}/instance/beat", query_string=dict(q))
+    assert r.status_code == 200 and r.json["code"] == 20404
+    beat = {"cluster": "DEFAULT", "ip": "12.0.0.1", "port": 9000, "metadata": {"preserved.heart.beat.interval": "2000"},
+            "scheduled": True, "serviceName": "DEFAULT_GROUP@@beat.svc", "weight": 1.0, "period": 2000}
+    r = nacos.put(f"{NS}/instance/beat", query_string={"serviceName": "DEFAULT_GROUP@@beat.svc",
+                                                       "beat": json.dumps(beat)})
+    assert r.json == {"clientBeatInterval": 2000, "code": 10200, "lightBeatEnabled": True}
+    insts = naming.list_instances("beat.svc")
+    assert len(insts) == 1 and insts[0]["ephemeral"] is True and insts[0]["source"] == "heartbeat"
+    # light beat (no body) for a known instance
+    assert nacos.put(f"{NS}/instance/beat", query_string=dict(q)).json["code"] == 10200
+
+
+def test_service_crud_and_list(nacos):
+    assert nacos.post(f"{NS}/service", data={"serviceName": "svc.a", "protectThreshold": "0.3",
+                                             "metadata": '{"owner":"x"}'}).text == "ok"
+    r = nacos.post(f"{NS}/service", data={"serviceName": "svc.a"})
+    assert r.status_code == 400 and "already exists" in r.text
+    r = nacos.get(f"{NS}/service", query_string={"serviceName": "svc.a"})
+    assert r.json["name"] == "svc.a" and r.json["protectThreshold"] == 0.3 and r.json["metadata"] == {"owner": "x"}
+    assert nacos.put(f"{NS}/service", data={"serviceName": "svc.a", "protectThreshold": "0.5"}).text == "ok"
+    assert nacos.get(f"{NS}/service", query_string={"serviceName": "svc.a"}).json["protectThreshold"] == 0.5
+    nacos.post(f"{NS}/service", data={"serviceName": "g2@@svc.b"})
+    r = nacos.get(f"{NS}/service/list", query_string={"pageNo": "1", "pageSize": "10"})
+    assert r.json == {"count": 1, "doms": ["svc.a"]}
+    assert nacos.get(f"{NS}/service/list", query_string={"groupName": "g2", "pageNo": "1",
+                                                         "pageSize": "10"}).json["doms"] == ["svc.b"]
+    assert nacos.delete(f"{NS}/service", query_string={"serviceName": "svc.a"}).text == "ok"
+    r = nacos.get(f"{NS}/service", query_string={"serviceName": "svc.a"})
+    assert r.status_code == 404 and r.mimetype == "text/plain"
+    r = nacos.delete(f"{NS}/service", query_string={"serviceName": "svc.a"})
+    assert r.status_code == 400 and "not exist" in r.text
+
+
+def test_nacos_errors_are_plain_text(nacos, app):
+    r = nacos.post(f"{NS}/instance", data={"serviceName": "x", "port": "80"})
+    assert r.status_code == 400 and r.text == "caused: Param 'ip' is required.;"
+    r = nacos.post(f"{NS}/instance", data={"serviceName": "x", "ip": "1.2.3.4", "port": "99999"})
+    assert r.status_code == 400 and "port" in r.text
+    r = nacos.get(f"{NS}/instance", query_string={"serviceName": "nope", "ip": "1.2.3.4", "port": "80"})
+    assert r.status_code == 404 and "no service" in r.text
+    nacos.post(f"{NS}/instance", data={"serviceName": "x", "ip": "1.2.3.4", "port": "80"})
+    r = nacos.get(f"{NS}/instance", query_string={"serviceName": "x", "ip": "1.2.3.5", "port": "80"})
+    assert r.status_code == 404 and "no matched ip" in r.text
+    r = nacos.put(f"{NS}/instance", data={"serviceName": "x", "ip": "1.2.3.5", "port": "80", "weight": "2"})
+    assert r.status_code == 400 and "instance not exist" in r.text
+    # unknown service lists as empty, like Nacos
+    assert nacos.get(f"{NS}/instance/list", query_string={"serviceName": "ghost"}).json["hosts"] == []
+    anon = app.test_client()
+    assert anon.get(f"{NS}/instance/list", query_string={"serviceName": "x"}).status_code == 401
+    assert anon.post(f"{NS}/instance", data={"serviceName": "x", "ip": "1.2.3.4", "port": "81"}).status_code == 401
+
+
+def test_viewer_cannot_write(app, as_role):
+    viewer = as_role(app, "viewer")
+    r = app.test_client().post(f"{NS}/instance", query_string={"accessToken": viewer.token},
+                               data={"serviceName": "x", "ip": "1.2.3.4", "port": "81"})
+    assert r.status_code == 403
+    r = app.test_client().get(f"{NS}/instance/list", query_string={"accessToken": viewer.token,
+                                                                   "serviceName": "x"})
+    assert r.status_code == 200
