@@ -183,6 +183,12 @@ class ProjectService:
         with self.store.session() as s:
             return self.sealer.open(self._row(s, name).webhook_secret)
 
+    def with_webhook_secret(self, name: str) -> tuple[Project, str]:
+        """The project and its webhook secret in one read (the webhook receiver's hot path)."""
+        with self.store.session() as s:
+            row = self._row(s, name)
+            return self._project(row), self.sealer.open(row.webhook_secret)
+
     def secrets_of(self, name: str) -> dict[str, str]:
         """``from_secret`` values of the project."""
         with self.store.session() as s:

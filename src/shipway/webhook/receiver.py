@@ -49,8 +49,7 @@ class Receiver:
         if forge is None:
             raise NotFound(f"unknown forge '{forge_name}'; use one of {', '.join(sorted(self.forges))}",
                            details={"forge": forge_name})
-        projects = self.services["projects"]
-        projects.get(project_name)                      # 404 for an unknown project
+        project, secret = self.services["projects"].with_webhook_secret(project_name)  # 404 if unknown
         event = forge.event_of(headers)[:64]
         rec = dict(forge=forge.name, project=project_name, event=event)
         given_id = forge.delivery_of(headers)
@@ -62,7 +61,7 @@ class Receiver:
             if content_type and content_type != "application/json" and not content_type.endswith("+json"):
                 raise BadRequest(f"content type must be application/json, not {content_type}; "
                                  "set it in the forge's webhook settings", field="Content-Type")
-            forge.verify(headers, body, projects.webhook_secret_of(project_name))
+            forge.verify(headers, body, secret)
             try:
                 payload = json.loads(body)
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -82,7 +81,7 @@ class Receiver:
         if len(events) == 1 and events[0].kind == "ping":
             self.deliveries.record(**rec, kind="ping", status=S.IGNORED, http_status=200, reason="ping")
             return 200, {"status": "pong", "delivery": delivery}
-        return self._start(rec, delivery, events, projects.get(project_name))
+        return self._start(rec, delivery, events, project)
 
     # -- runs ----------------------------------------------------------------
     def _start(self, rec: dict, delivery: str, events: list[PushEvent], project) -> tuple[int, dict]:
