@@ -10,7 +10,7 @@ from typing import Any
 
 from shipway.webhook.events import PushEvent
 from shipway.webhook.forge import Forge
-from shipway.webhook.normalise import Malformed, build, changed_paths, dig, is_zero, ping, require_str, text
+from shipway.webhook.normalise import Malformed, build, changed_paths, is_zero, ping, require_str, text
 from shipway.webhook.verify import check_prefixed
 
 GITHUB_COMMIT_LIMIT = 20

@@ -12,7 +12,7 @@ from typing import Any
 
 from shipway.webhook.events import PushEvent
 from shipway.webhook.forge import Forge
-from shipway.webhook.normalise import Malformed, build, changed_paths, dig, is_zero, require_str, text
+from shipway.webhook.normalise import Malformed, build, changed_paths, is_zero, require_str, text
 from shipway.webhook.verify import check_token
 
 KINDS = {"Push Hook": "push", "Tag Push Hook": "tag_push"}

@@ -20,7 +20,6 @@ import logging
 import queue
 import threading
 import uuid
-from typing import Any
 
 from shipway.core.store import utcnow
 from shipway.webhook.normalise import SHA_RE

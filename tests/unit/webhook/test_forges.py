@@ -198,3 +198,29 @@ def test_delivery_id_falls_back_to_body_hash(send, pipelines):
     assert send("generic", body, delivery=None).get_json()["status"] == "queued"
     assert send("generic", body, delivery=None).get_json()["status"] == "duplicate"
     assert pipelines.calls[0]["idempotency_key"].startswith("webhook:generic:demo:sha256:")
+
+
+SIG_HEADERS = {"github": "X-Hub-Signature-256", "gitlab": "X-Gitlab-Token", "gitea": "X-Gitea-Signature",
+               "gogs": "X-Gogs-Signature", "bitbucket": "X-Hub-Signature", "generic": "X-Shipway-Signature"}
+
+
+@pytest.mark.parametrize("forge,fixture,event", PUSHES)
+@pytest.mark.parametrize("value", ["", "sha256=", "sha256=zz", "sha1=abc", "sha256=" + "é" * 64, "\x00"])
+def test_empty_or_garbage_signature_is_401(send, pipelines, forge, fixture, event, value):
+    r = send(forge, fixture_bytes(fixture), event, sign=False, headers={SIG_HEADERS[forge]: value})
+    assert r.status_code == 401 and pipelines.calls == []
+
+
+def test_verify_is_constant_time_compare(monkeypatch):
+    """Every check goes through hmac.compare_digest."""
+    import hmac as hmac_mod
+
+    from shipway.webhook import verify
+    calls = []
+    real = hmac_mod.compare_digest
+    monkeypatch.setattr(verify.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    body = b"{}"
+    verify.check_prefixed("sha256=" + hexmac(body), "H", SECRET, body)
+    verify.check_bare_hex(hexmac(body), "H", SECRET, body)
+    verify.check_token(SECRET, "H", SECRET)
+    assert len(calls) == 3
