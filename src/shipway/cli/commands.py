@@ -20,6 +20,7 @@ PART_COMMANDS: list[str] = [
     "shipway.cli.svc",        # shipway svc ...
     "shipway.cli.kube",       # shipway apply|get|describe|delete|scale|rollout|logs|kubeconfig
     "shipway.cli.pipeline",   # shipway project|run|pipeline|approve|reject ...
+    "shipway.cli.demo",       # shipway demo
 ]
 
 
