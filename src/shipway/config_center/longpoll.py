@@ -1,0 +1,177 @@
+"""Long-polling fan-out: many held requests, one ZooKeeper watch per config.
+
+:class:`WatchHub` keeps, for every config some listener asked about, the current main and beta value
+(kept fresh by one kazoo ``DataWatch`` on each znode, shared by every listener) and the set of waiting
+listeners. A change wakes exactly the listeners whose effective MD5 (beta for matching clients) differs
+from the MD5 they sent. A held request costs one small object and one ``Event`` (a greenlet under
+``shipway serve``), not a ZooKeeper watch.
+
+Also here: the Nacos ``Listening-Configs`` wire format.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from shipway.config_center.paths import Value, beta_path, config_path, decode
+from shipway.core.errors import BadRequest, Unavailable
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]  # (namespace, group, dataId)
+
+WORD_SEP = "\x02"
+LINE_SEP = "\x01"
+MAX_KEYS = 3000  # Nacos clients send at most 3,000 keys per listener request
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One held request."""
+
+    wanted: dict[Key, str]
+    ip: str
+    labels: dict[str, str] | None
+    event: threading.Event = field(default_factory=threading.Event)
+    changed: set[Key] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Entry:
+    main: Value | None = None
+    beta: Value | None = None
+    waiters: set[Waiter] = field(default_factory=set)
+    ready: threading.Event = field(default_factory=threading.Event)
+    watches: list[Any] = field(default_factory=list)
+    failed: bool = False
+
+
+def effective_md5(entry: Entry, ip: str, labels: dict[str, str] | None) -> str:
+    """The MD5 a client sees: the beta's when it matches the client, else the main value's ('' if none)."""
+    if entry.beta is not None and entry.beta.matches(ip, labels):
+        return entry.beta.md5
+    return entry.main.md5 if entry.main is not None else ""
+
+
+class WatchHub:
+    """Shared watches and waiting listeners (see the module doc)."""
+
+    def __init__(self, kazoo: Callable[[], Any]) -> None:
+        self._kazoo = kazoo
+        self._entries: dict[Key, Entry] = {}
+        self._lock = threading.Lock()
+
+    def entry(self, key: Key, timeout: float = 10.0) -> Entry:
+        """The entry of ``key``, starting its two DataWatches on first use."""
+        with self._lock:
+            entry = self._entries.get(key)
+            creator = entry is None or entry.failed
+            if creator:
+                entry = Entry()
+                self._entries[key] = entry
+        if creator:
+            try:
+                self._start_watches(key, entry)
+            except Exception as e:  # noqa: BLE001 - ZooKeeper down: let the next caller retry
+                entry.failed = True
+                entry.ready.set()
+                raise Unavailable(f"cannot watch config {'/'.join(key)}: {e.__class__.__name__}") from e
+            entry.ready.set()
+        elif not entry.ready.wait(timeout):
+            raise Unavailable("ZooKeeper did not answer in time")
+        if entry.failed:
+            raise Unavailable(f"cannot watch config {'/'.join(key)}")
+        return entry
+
+    def _start_watches(self, key: Key, entry: Entry) -> None:
+        from kazoo.recipe.watchers import DataWatch
+
+        zk = self._kazoo()
+
+        def on_main(data, _stat, _event=None):
+            entry.main = decode(data)
+            self._notify(key, entry)
+
+        def on_beta(data, _stat, _event=None):
+            entry.beta = decode(data)
+            self._notify(key, entry)
+
+        # DataWatch reads once synchronously, then re-arms after every event and after a new session.
+        entry.watches.append(DataWatch(zk, config_path(*key), on_main))
+        entry.watches.append(DataWatch(zk, beta_path(*key), on_beta))
+
+    def _notify(self, key: Key, entry: Entry) -> None:
+        with self._lock:
+            waiters = list(entry.waiters)
+        for w in waiters:
+            if effective_md5(entry, w.ip, w.labels) != w.wanted.get(key):
+                w.changed.add(key)
+                w.event.set()
+
+    def changed_now(self, wanted: dict[Key, str], ip: str = "", labels: dict[str, str] | None = None) -> list[Key]:
+        """Keys whose effective MD5 differs from ``wanted`` right now."""
+        return [k for k, md5 in wanted.items() if effective_md5(self.entry(k), ip, labels) != md5]
+
+    def poll(self, wanted: dict[Key, str], *, ip: str = "", labels: dict[str, str] | None = None,
+             timeout: float = 30.0, hang: bool = True) -> list[Key]:
+        """Answer at once with the keys that differ; else hold up to ``timeout`` seconds for a change."""
+        entries = {k: self.entry(k) for k in wanted}
+        waiter = Waiter(wanted=dict(wanted), ip=ip, labels=labels)
+        with self._lock:
+            for e in entries.values():
+                e.waiters.add(waiter)
+        try:
+            # Registered before comparing, so a change between the two cannot be missed.
+            changed = [k for k, e in entries.items() if effective_md5(e, ip, labels) != wanted[k]]
+            if changed or not hang or timeout <= 0:
+                return changed
+            waiter.event.wait(timeout)
+            return [k for k in wanted if k in waiter.changed]
+        finally:
+            with self._lock:
+                for e in entries.values():
+                    e.waiters.discard(waiter)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"watched_configs": len(self._entries),
+                    "waiting": len({id(w) for e in self._entries.values() for w in e.waiters})}
+
+
+# -- the Nacos wire format -------------------------------------------------------------
+@dataclass(frozen=True)
+class NacosKey:
+    data_id: str
+    group: str
+    md5: str
+    tenant: str  # as the client sent it ('' = public)
+
+
+def parse_listening_configs(text: str) -> list[NacosKey]:
+    """Parse ``dataId^2group^2md5[^2tenant]^1…`` (^2 = \\x02, ^1 = \\x01)."""
+    keys: list[NacosKey] = []
+    for line in text.split(LINE_SEP):
+        if not line:
+            continue
+        parts = line.split(WORD_SEP)
+        if len(parts) not in (3, 4):
+            raise BadRequest("invalid Listening-Configs: each key needs dataId, group, md5 and optionally "
+                             "tenant, separated by \\x02 and ended by \\x01", field="Listening-Configs")
+        keys.append(NacosKey(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else ""))
+        if len(keys) > MAX_KEYS:
+            raise BadRequest(f"at most {MAX_KEYS} keys per listener request", field="Listening-Configs")
+    if not keys:
+        raise BadRequest("Listening-Configs is empty", field="Listening-Configs")
+    return keys
+
+
+def format_changed(keys: list[NacosKey]) -> str:
+    """The url-encoded answer: ``dataId^2group[^2tenant]^1`` per changed key."""
+    out = []
+    for k in keys:
+        out.append(k.data_id + WORD_SEP + k.group + (WORD_SEP + k.tenant if k.tenant else "") + LINE_SEP)
+    return urllib.parse.quote_plus("".join(out))

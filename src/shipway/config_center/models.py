@@ -1,0 +1,102 @@
+"""SQL tables of the config center: history (every version), the current-state index, audit, namespaces.
+
+ZooKeeper holds the *current* value of each config (see :mod:`shipway.config_center.paths`); these tables
+hold what must be kept and queried. A history row is written ``pending`` before the ZooKeeper write and
+marked ``committed`` after it (see :mod:`shipway.config_center.service` for the durability protocol).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shipway.core.store import Base, utcnow
+
+
+class RowState(str, enum.Enum):
+    """State of a history row in the two-step publish."""
+
+    PENDING = "pending"      # written to SQL, ZooKeeper write not confirmed yet
+    COMMITTED = "committed"  # in ZooKeeper too: an acknowledged (or reconciled) version
+    ABORTED = "aborted"      # the ZooKeeper write never happened: never visible, never acknowledged
+
+
+class Op(str, enum.Enum):
+    """What a history row did to the config."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+class ConfigHistory(Base):
+    """One version of one config (content included), with who/when/where."""
+
+    __tablename__ = "config_history"
+    __table_args__ = (UniqueConstraint("namespace", "group_name", "data_id", "version", name="uq_config_version"),
+                      Index("ix_config_history_key", "namespace", "group_name", "data_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(128))
+    group_name: Mapped[str] = mapped_column(String(128))
+    data_id: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=RowState.PENDING.value, index=True)
+    content: Mapped[str] = mapped_column(Text, default="")
+    md5: Mapped[str] = mapped_column(String(32), default="")
+    type: Mapped[str] = mapped_column(String(16), default="text")
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")  # comma-separated
+    author: Mapped[str] = mapped_column(String(128), default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConfigItem(Base):
+    """The current-state index used for list/search (one row per existing config)."""
+
+    __tablename__ = "config_items"
+
+    namespace: Mapped[str] = mapped_column(String(128), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    md5: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16), default="text")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConfigAudit(Base):
+    """Who did what to which config, when and from where (admin-only reads)."""
+
+    __tablename__ = "config_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(32))
+    namespace: Mapped[str] = mapped_column(String(128), default="")
+    group_name: Mapped[str] = mapped_column(String(128), default="")
+    data_id: Mapped[str] = mapped_column(String(256), default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ConfigNamespace(Base):
+    """A namespace (Nacos "tenant"); ``public`` always exists implicitly."""
+
+    __tablename__ = "config_namespaces"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

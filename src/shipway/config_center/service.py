@@ -1,0 +1,345 @@
+"""The config service: publish, get, delete, rollback and gray release (``ctx.services["config"]``).
+
+Durability protocol of a publish (or delete) — a change is acknowledged only when BOTH stores have it:
+
+1. a ``pending`` history row with the next version is committed to SQL;
+2. the value is written to ZooKeeper (create, or set with the znode version read before: a CAS that
+   also serialises several shipway servers);
+3. the row is marked ``committed`` and the current-state index and audit are updated (one SQL
+   transaction); only then is the caller answered.
+
+A crash after 1 leaves a pending row: :meth:`reconcile` (run by the component's ``start()``) marks it
+committed if ZooKeeper holds that version, aborted otherwise. A crash after 2 but before 3 is the same
+case. Every acknowledged version is therefore in the history, and ZooKeeper is rewritten from the SQL
+store when it lags behind (see :mod:`shipway.config_center.reconcile`). Versions come from
+``max(version)`` over every row of the config, so they only grow (aborted versions leave gaps).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
+from sqlalchemy import func, select
+
+from shipway.config_center import history, validate
+from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, ConfigNamespace, Op, RowState
+from shipway.config_center.paths import Value, beta_path, config_path, decode, md5_of
+from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError, Unavailable
+from shipway.core.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def zk_errors() -> tuple[type[BaseException], ...]:
+    from kazoo.handlers.threading import KazooTimeoutError
+    return (KazooException, KazooTimeoutError)
+
+
+class ConfigService(history.HistoryQueries):
+    """Config operations on ZooKeeper (current values) and the SQL store (history, audit).
+
+    ``kazoo`` is a callable returning the connected kazoo client (resolved lazily so that building the
+    app needs no ZooKeeper).
+    """
+
+    def __init__(self, store: Store, kazoo: Callable[[], Any]) -> None:
+        self.store = store
+        self._kazoo = kazoo
+        self._locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- helpers ---------------------------------------------------------------
+    @property
+    def zk(self):
+        return self._kazoo()
+
+    def _lock(self, key: tuple[str, str, str]) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    @staticmethod
+    def key(namespace: str, group: str, data_id: str) -> tuple[str, str, str]:
+        """Validated ``(namespace, group, dataId)``; a 400 names the bad field."""
+        return (validate.check_name(namespace or validate.DEFAULT_NAMESPACE, "namespace"),
+                validate.check_name(group or validate.DEFAULT_GROUP, "group"),
+                validate.check_name(data_id, "dataId"))
+
+    def read(self, path: str) -> tuple[Value | None, Any]:
+        """``(value, stat)`` of a znode, ``(None, None)`` when missing; 503 when ZooKeeper is down."""
+        zk = self.zk
+        try:
+            data, stat = zk.retry(zk.get, path)
+        except NoNodeError:
+            return None, None
+        except zk_errors() as e:
+            raise Unavailable(f"ZooKeeper is not reachable: {e.__class__.__name__}") from e
+        return decode(data), stat
+
+    @staticmethod
+    def to_dict(key: tuple[str, str, str], v: Value, *, beta: bool = False) -> dict[str, Any]:
+        ns, group, data_id = key
+        d = {"namespace": ns, "group": group, "dataId": data_id, "content": v.content, "md5": v.md5,
+             "type": v.type, "version": v.version, "author": v.author,
+             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v.time / 1000)) if v.time else None,
+             "desc": v.desc, "tags": list(v.tags)}
+        if beta:
+            d.update(beta=True, ips=list(v.ips), labels=dict(v.labels))
+        return d
+
+    # -- reads -------------------------------------------------------------------
+    def get(self, namespace: str, group: str, data_id: str) -> dict[str, Any]:
+        """The current value: ``{namespace, group, dataId, content, md5, type, version, author, time, desc,
+        tags}``; :class:`NotFound` when it does not exist."""
+        key = self.key(namespace, group, data_id)
+        value, _ = self.read(config_path(*key))
+        if value is None:
+            raise NotFound(f"config {'/'.join(key)} does not exist",
+                           details={"namespace": key[0], "group": key[1], "dataId": key[2]})
+        return self.to_dict(key, value)
+
+    def get_for_client(self, namespace: str, group: str, data_id: str, *, ip: str = "",
+                       labels: dict[str, str] | None = None) -> dict[str, Any]:
+        """What a client with ``ip``/``labels`` sees: the beta when it matches, else the current value."""
+        key = self.key(namespace, group, data_id)
+        beta, _ = self.read(beta_path(*key))
+        if beta is not None and beta.matches(ip, labels):
+            return self.to_dict(key, beta, beta=True)
+        return self.get(*key)
+
+    # -- writes ------------------------------------------------------------------
+    def publish(self, namespace: str, group: str, data_id: str, content: str, type: str = "text", *,
+                author: str, source_ip: str = "", cas_md5: str | None = None, desc: str | None = None,
+                tags: Any = None, action: str = "publish") -> dict[str, Any]:
+        """Create or update a config; returns the new value (as :meth:`get`) plus ``op``.
+
+        Raises 400 (bad names/content, with line:column), 413 (too large), 409 (``cas_md5`` is not the
+        current MD5; an empty string means "must not exist yet"), 503 (ZooKeeper down: not acknowledged).
+        """
+        key = self.key(namespace, group, data_id)
+        type_ = validate.check_type(type)
+        validate.check_content(content, type_)
+        with self._lock(key):
+            for _attempt in range(5):
+                current, stat = self.read(config_path(*key))
+                self._check_cas(key, current, cas_md5)
+                d, t = (current.desc, list(current.tags)) if current else ("", [])
+                desc_, tags_ = validate.check_meta(d if desc is None else desc, t if tags is None else tags)
+                op = Op.UPDATED if current else Op.CREATED
+                row_id, version = self._begin(key, op, content, type_, desc_, tags_, author, source_ip)
+                value = Value(content=content, md5=md5_of(content), version=version, type=type_, author=author,
+                              time=int(time.time() * 1000), desc=desc_, tags=tuple(tags_))
+                zk = self.zk
+                try:
+                    if stat is None:
+                        zk.create(config_path(*key), value.encode(), makepath=True)
+                    else:
+                        zk.set(config_path(*key), value.encode(), version=stat.version)
+                except (NodeExistsError, BadVersionError):
+                    # Another server changed it between our read and write: this version never existed.
+                    self._finish(row_id, RowState.ABORTED)
+                    if cas_md5 is not None:
+                        raise Conflict("config changed concurrently; read it again and retry",
+                                       details={"casMd5": cas_md5}) from None
+                    continue
+                except zk_errors() as e:
+                    self._settle_after_failure(key, row_id, version)
+                    raise Unavailable(f"ZooKeeper is not reachable; version {version} was not published: "
+                                      f"{e.__class__.__name__}") from e
+                self._finish(row_id, RowState.COMMITTED, key=key, value=value, action=action,
+                             author=author, source_ip=source_ip)
+                return {**self.to_dict(key, value), "op": op.value}
+        raise Conflict("config kept changing concurrently; retry")
+
+    def delete(self, namespace: str, group: str, data_id: str, *, author: str, source_ip: str = "",
+               cas_md5: str | None = None) -> dict[str, Any]:
+        """Delete a config (recorded as a ``deleted`` version); :class:`NotFound` if it does not exist."""
+        key = self.key(namespace, group, data_id)
+        with self._lock(key):
+            current, stat = self.read(config_path(*key))
+            if current is None:
+                raise NotFound(f"config {'/'.join(key)} does not exist")
+            self._check_cas(key, current, cas_md5)
+            row_id, version = self._begin(key, Op.DELETED, "", current.type, current.desc, list(current.tags),
+                                          author, source_ip)
+            zk = self.zk
+            try:
+                zk.delete(config_path(*key), version=stat.version)
+            except (NoNodeError, BadVersionError):
+                self._finish(row_id, RowState.ABORTED)
+                raise Conflict("config changed concurrently; read it again and retry") from None
+            except zk_errors() as e:
+                self._settle_after_failure(key, row_id, version)
+                raise Unavailable(f"ZooKeeper is not reachable; not deleted: {e.__class__.__name__}") from e
+            self._finish(row_id, RowState.COMMITTED, key=key, value=None, action="delete", author=author,
+                         source_ip=source_ip, version=version)
+            return {"namespace": key[0], "group": key[1], "dataId": key[2], "version": version, "op": "deleted"}
+
+    def rollback(self, namespace: str, group: str, data_id: str, version: int, *, author: str,
+                 source_ip: str = "") -> dict[str, Any]:
+        """Publish the content of an earlier version as a new version."""
+        old = self.version(namespace, group, data_id, version)
+        if old["op"] == Op.DELETED.value:
+            raise BadRequest(f"version {version} is a deletion; pick a version with content", field="version")
+        return self.publish(namespace, group, data_id, old["content"], old["type"], author=author,
+                            source_ip=source_ip, desc=old["desc"], tags=old["tags"], action="rollback")
+
+    @staticmethod
+    def _check_cas(key, current: Value | None, cas_md5: str | None) -> None:
+        if cas_md5 is None:
+            return
+        have = current.md5 if current else ""
+        if have != cas_md5:
+            raise Conflict(f"config {'/'.join(key)} has MD5 {have or '(none)'}, not {cas_md5}: "
+                           "it was changed by someone else; read it again",
+                           details={"casMd5": cas_md5, "md5": have})
+
+    # -- the SQL side of the protocol --------------------------------------------
+    def _begin(self, key, op: Op, content: str, type_: str, desc: str, tags: list[str], author: str,
+               source_ip: str) -> tuple[int, int]:
+        """Step 1: commit a pending row with the next version; returns ``(row id, version)``."""
+        ns, group, data_id = key
+        with self.store.session() as s:
+            self._ensure_namespace(s, ns)
+            last = s.scalar(select(func.max(ConfigHistory.version)).where(
+                ConfigHistory.namespace == ns, ConfigHistory.group_name == group,
+                ConfigHistory.data_id == data_id)) or 0
+            row = ConfigHistory(namespace=ns, group_name=group, data_id=data_id, version=last + 1, op=op.value,
+                                state=RowState.PENDING.value, content=content, md5=md5_of(content) if content
+                                else "", type=type_, description=desc, tags=",".join(tags), author=author,
+                                source_ip=source_ip)
+            s.add(row)
+            s.flush()
+            return row.id, row.version
+
+    def _finish(self, row_id: int, state: RowState, *, key=None, value: Value | None = None, action: str = "",
+                author: str = "", source_ip: str = "", version: int = 0) -> None:
+        """Step 3: mark the row; for a commit also update the index and the audit log (one transaction)."""
+        with self.store.session() as s:
+            row = s.get(ConfigHistory, row_id)
+            row.state = state.value
+            if state is RowState.COMMITTED:
+                apply_index(s, key, value, version=version)
+                s.add(ConfigAudit(actor=author, source_ip=source_ip, action=action, namespace=key[0],
+                                  group_name=key[1], data_id=key[2], version=value.version if value else version,
+                                  detail=f"md5={value.md5}" if value else "deleted"))
+
+    def _settle_after_failure(self, key, row_id: int, version: int) -> None:
+        """After a failed ZooKeeper write, decide the pending row if ZooKeeper can tell; else leave it
+        pending for :meth:`reconcile`."""
+        try:
+            from shipway.config_center.reconcile import settle_row
+            settle_row(self, row_id)
+        except (ShipwayError, *zk_errors()):
+            log.warning("config %s version %s left pending until ZooKeeper returns", "/".join(key), version)
+
+    @staticmethod
+    def _ensure_namespace(s, ns: str) -> None:
+        if ns != validate.DEFAULT_NAMESPACE and s.get(ConfigNamespace, ns) is None:
+            s.add(ConfigNamespace(name=ns, display_name=ns, description="created by the first publish"))
+
+    # -- gray release ------------------------------------------------------------
+    def beta_publish(self, namespace: str, group: str, data_id: str, content: str, *, ips: Any = None,
+                     labels: dict[str, str] | None = None, author: str, source_ip: str = "") -> dict[str, Any]:
+        """Publish a beta content seen only by clients whose IP is in ``ips`` or whose labels match."""
+        key = self.key(namespace, group, data_id)
+        ip_list = _ip_list(ips)
+        labels = labels or {}
+        if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in labels.items()):
+            raise BadRequest("labels must be an object of string values", field="labels")
+        if not ip_list and not labels:
+            raise BadRequest("a beta needs client IPs and/or labels", field="ips")
+        current, _ = self.read(config_path(*key))
+        if current is None:
+            raise NotFound(f"config {'/'.join(key)} does not exist; publish it before a beta")
+        validate.check_content(content, current.type)
+        value = Value(content=content, md5=md5_of(content), version=current.version, type=current.type,
+                      author=author, time=int(time.time() * 1000), ips=tuple(ip_list), labels=labels)
+        zk = self.zk
+        try:
+            zk.retry(self._put, zk, beta_path(*key), value.encode())
+        except zk_errors() as e:
+            raise Unavailable(f"ZooKeeper is not reachable: {e.__class__.__name__}") from e
+        self._audit(key, "beta-publish", author, source_ip, current.version,
+                    f"md5={value.md5} ips={','.join(ip_list)} labels={labels}")
+        return self.to_dict(key, value, beta=True)
+
+    def beta_get(self, namespace: str, group: str, data_id: str) -> dict[str, Any]:
+        key = self.key(namespace, group, data_id)
+        beta, _ = self.read(beta_path(*key))
+        if beta is None:
+            raise NotFound(f"config {'/'.join(key)} has no beta")
+        return self.to_dict(key, beta, beta=True)
+
+    def beta_stop(self, namespace: str, group: str, data_id: str, *, author: str, source_ip: str = "") -> None:
+        key = self.key(namespace, group, data_id)
+        zk = self.zk
+        try:
+            zk.retry(zk.delete, beta_path(*key))
+        except NoNodeError:
+            raise NotFound(f"config {'/'.join(key)} has no beta") from None
+        except zk_errors() as e:
+            raise Unavailable(f"ZooKeeper is not reachable: {e.__class__.__name__}") from e
+        self._audit(key, "beta-stop", author, source_ip, 0, "")
+
+    def beta_promote(self, namespace: str, group: str, data_id: str, *, author: str,
+                     source_ip: str = "") -> dict[str, Any]:
+        """Publish the beta content to everyone (a new version), then remove the beta."""
+        beta = self.beta_get(namespace, group, data_id)
+        result = self.publish(namespace, group, data_id, beta["content"], beta["type"], author=author,
+                              source_ip=source_ip, action="beta-promote")
+        self.beta_stop(namespace, group, data_id, author=author, source_ip=source_ip)
+        return result
+
+    @staticmethod
+    def _put(zk, path: str, data: bytes) -> None:
+        try:
+            zk.set(path, data)
+        except NoNodeError:
+            zk.create(path, data, makepath=True)
+
+    def _audit(self, key, action: str, author: str, source_ip: str, version: int, detail: str) -> None:
+        with self.store.session() as s:
+            s.add(ConfigAudit(actor=author, source_ip=source_ip, action=action, namespace=key[0],
+                              group_name=key[1], data_id=key[2], version=version, detail=detail[:2000]))
+
+
+def apply_index(s, key, value: Value | None, *, version: int = 0) -> None:
+    """Update the current-state index row of ``key`` (``value`` None = deleted)."""
+    ns, group, data_id = key
+    item = s.get(ConfigItem, (ns, group, data_id))
+    if value is None:
+        if item is not None:
+            s.delete(item)
+        return
+    if item is not None and item.version > value.version:
+        return  # never move the index backwards
+    if item is None:
+        item = ConfigItem(namespace=ns, group_name=group, data_id=data_id)
+        s.add(item)
+    item.version, item.md5, item.type = value.version, value.md5, value.type
+    item.size = len(value.content.encode("utf-8"))
+    item.description, item.tags, item.author = value.desc, ",".join(value.tags), value.author
+    item.updated_at = utcnow()
+
+
+def _ip_list(ips: Any) -> list[str]:
+    if ips is None or ips == "":
+        return []
+    if isinstance(ips, str):
+        items = [i.strip() for i in ips.split(",") if i.strip()]
+    elif isinstance(ips, list) and all(isinstance(i, str) for i in ips):
+        items = [i.strip() for i in ips if i.strip()]
+    else:
+        raise BadRequest("ips must be a list or a comma-separated string", field="ips")
+    import ipaddress
+    for ip in items:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise BadRequest(f"invalid client IP {ip!r}", field="ips") from None
+    return sorted(set(items))
