@@ -129,10 +129,11 @@ class DiscoveryBase:
             callbacks = list(st.callbacks)
         st.loaded.set()
         if changed:
-            self.snapshots.save(*key, {"instances": instances, "protectThreshold": protect_threshold,
-                                       "savedAt": time.time()})
             for cb in callbacks:
                 self._call(cb, list(instances))
+            # After the callbacks: subscribers should not wait for the disk.
+            self.snapshots.save(*key, {"instances": instances, "protectThreshold": protect_threshold,
+                                       "savedAt": time.time()})
 
     @staticmethod
     def _call(cb: Callback, instances: list[dict]) -> None:

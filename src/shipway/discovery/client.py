@@ -83,7 +83,9 @@ class Discovery(DiscoveryBase):
         self._own_sessions: set[int] = set()
         self._session: int | None = None
         self._tasks: queue.Queue = queue.Queue()
-        self._pending: set[Key] = set()  # services with a refresh queued (events coalesce into one read)
+        self._pending: set[tuple] = set()  # reads queued (events coalesce into one read)
+        self._known: dict[Key, dict[str, dict]] = {}  # znode name → instance, per watched service
+        self._thresholds: dict[Key, float] = {}
         self._pending_lock = threading.Lock()
         self._closed = threading.Event()
         self._worker = threading.Thread(target=self._work, name="discovery", daemon=True)
@@ -112,7 +114,14 @@ class Discovery(DiscoveryBase):
             if old is not None:
                 old.active = False
             self._regs[reg.path] = reg
-        self._tasks.put(("register", reg))
+        done = False
+        if self.zk.connected:  # the common case: create it right here, no hand-off
+            try:
+                done = self._ensure(reg)
+            except KazooException:
+                done = False
+        if not done:
+            self._tasks.put(("register", reg))
         if wait and not reg.registered.wait(wait):
             log.warning("registration of %s not confirmed within %.0f s; still trying", inst["instanceId"], wait)
         return reg
@@ -183,60 +192,101 @@ class Discovery(DiscoveryBase):
                 regs = list(self._regs.values())
             for reg in regs:
                 self._tasks.put(("register", reg))
-        for key in self.keys():  # re-read everything: watches of a lost session are gone
-            self._request_refresh(key)
+        for key in self.keys():
+            # A new session lost every watch: re-read everything. The same session got its watches back
+            # (and the events it missed) from the server; a cheap re-read covers anything else.
+            self._request(("full" if new_session else "children", key))
 
     # -- watches -----------------------------------------------------------------------------------
     def _watch(self, key: Key) -> None:
-        self._request_refresh(key)
+        self._request(("full", key))
 
-    def _request_refresh(self, key: Key) -> None:
+    def _request(self, task: tuple) -> None:
+        """Queue a read unless the same read is already queued (a burst of events → one read)."""
         with self._pending_lock:
-            if key in self._pending:
+            if task in self._pending:
                 return
-            self._pending.add(key)
-        self._tasks.put(("refresh", key))
+            self._pending.add(task)
+        self._tasks.put(task)
 
     def _on_event(self, event) -> None:
         # kazoo's event thread: only hand off.
+        if event.type == EventType.NONE:
+            return
         parts = event.path.split("/")
         base = paths.ROOT.count("/") + 1
-        if len(parts) >= base + 3:
-            key = (parts[base], parts[base + 1], parts[base + 2])
-            if event.type != EventType.NONE:
-                self._request_refresh(key)
+        if len(parts) < base + 3:
+            return
+        key = (parts[base], parts[base + 1], parts[base + 2])
+        if len(parts) == base + 5 and parts[base + 3] == "instances":
+            self._request(("child", key, parts[base + 4]))
+        elif len(parts) == base + 3:
+            self._request(("service", key))
+        else:
+            self._request(("children", key))
 
-    def _refresh(self, key: Key) -> bool:
+    def _refresh(self, key: Key, full: bool) -> None:
+        """Read the service record and its children; fetch (and watch) only children not known yet."""
         if not self.zk.connected:
-            return True  # re-read when connected again; keep the cache meanwhile
+            return  # re-read when connected again; keep the cache meanwhile
         base = paths.instances(*key)
         try:
-            try:
-                data, _ = self.zk.get(paths.service(*key), watch=self._on_event)
-                threshold = float(json.loads(data).get("protectThreshold") or 0.0) if data else 0.0
-            except NoNodeError:
-                self.zk.exists(paths.service(*key), watch=self._on_event)
-                threshold = 0.0
+            threshold = self._read_threshold(key) if full or key not in self._thresholds else self._thresholds[key]
             try:
                 names = self.zk.get_children(base, watch=self._on_event)
             except NoNodeError:
                 self.zk.exists(base, watch=self._on_event)
                 names = []
-            asyncs = [self.zk.get_async(f"{base}/{n}", watch=self._on_event) for n in names]
-            insts = []
-            for a in asyncs:
+            known = {} if full else self._known.get(key, {})
+            fresh = [n for n in names if n not in known]
+            asyncs = [(n, self.zk.get_async(f"{base}/{n}", watch=self._on_event)) for n in fresh]
+            insts = {n: known[n] for n in names if n in known}
+            for name, a in asyncs:
                 try:
                     data, _ = a.get(timeout=10)
-                    insts.append(json.loads(data))
-                except NoNodeError:
-                    continue
-                except ValueError:
+                    insts[name] = json.loads(data)
+                except (NoNodeError, ValueError):
                     continue
         except KazooException as e:
             log.info("discovery refresh of %s failed (%s); keeping the cached list", key, type(e).__name__)
-            return True
-        self._publish(key, insts, threshold)
-        return True
+            return
+        self._known[key], self._thresholds[key] = insts, threshold
+        self._publish(key, list(insts.values()), threshold)
+
+    def _read_threshold(self, key: Key) -> float:
+        try:
+            data, _ = self.zk.get(paths.service(*key), watch=self._on_event)
+            return float(json.loads(data).get("protectThreshold") or 0.0) if data else 0.0
+        except NoNodeError:
+            self.zk.exists(paths.service(*key), watch=self._on_event)
+            return 0.0
+        except (ValueError, AttributeError):
+            return 0.0
+
+    def _refresh_service(self, key: Key) -> None:
+        """The service record changed (protect threshold) or appeared: re-read it and the children."""
+        if not self.zk.connected:
+            return
+        try:
+            self._thresholds[key] = self._read_threshold(key)
+        except KazooException:
+            return
+        self._refresh(key, full=False)
+
+    def _refresh_child(self, key: Key, name: str) -> None:
+        if not self.zk.connected or key not in self._known:
+            return
+        try:
+            data, _ = self.zk.get(f"{paths.instances(*key)}/{name}", watch=self._on_event)
+            self._known[key][name] = json.loads(data)
+        except NoNodeError:
+            self._known[key].pop(name, None)
+        except ValueError:
+            return
+        except KazooException as e:
+            log.info("discovery read of %s failed (%s); keeping the cached list", name, type(e).__name__)
+            return
+        self._publish(key, list(self._known[key].values()), self._thresholds.get(key, 0.0))
 
     def _work(self) -> None:
         retry: list[tuple[float, tuple]] = []
@@ -250,13 +300,19 @@ class Discovery(DiscoveryBase):
             retry = [(when, t) for when, t in retry if when > now]
             for t in ([task] if task else []) + due:
                 try:
-                    if t[0] == "connected":
+                    kind = t[0]
+                    if kind in ("full", "children", "child", "service"):
+                        with self._pending_lock:
+                            self._pending.discard(t)
+                    if kind == "connected":
                         self._on_connected()
-                    elif t[0] == "refresh":
-                        with self._pending_lock:  # one read answers every event queued so far
-                            self._pending.discard(t[1])
-                        self._refresh(t[1])
-                    elif t[0] == "register" and not self._ensure(t[1]):
+                    elif kind in ("full", "children"):
+                        self._refresh(t[1], full=kind == "full")
+                    elif kind == "service":
+                        self._refresh_service(t[1])
+                    elif kind == "child":
+                        self._refresh_child(t[1], t[2])
+                    elif kind == "register" and not self._ensure(t[1]):
                         retry.append((now + 0.25, t))
                 except KazooException as e:
                     log.info("discovery task %s failed (%s); retrying", t[0], type(e).__name__)
