@@ -1,0 +1,272 @@
+"""The run engine: executes one claimed run, stage by stage, recording everything.
+
+A run is executed by :meth:`Engine.execute` in its own thread. Steps turn
+exceptions into statuses and cleanup (``post``) always runs. The engine can
+resume a run at a top-level stage boundary (``RunRow.resume_at``): this is how
+a run waiting for approval survives a restart of shipway.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from shipway.core.errors import ShipwayError, ValidationFailed
+from shipway.core.store import utcnow
+from shipway.pipelines import runs, spec
+from shipway.pipelines.commands import Control
+from shipway.pipelines.logs import LogWriter
+from shipway.pipelines.models import RunRow, StageRow, StepRow
+from shipway.pipelines.stages import StageRunner
+from shipway.pipelines.states import RunState, worst
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 6 * 3600.0
+
+
+class RunContext:
+    """Everything one executing run needs: ids, facts, env, secrets, control, results of earlier stages."""
+
+    def __init__(self, row: RunRow, pipeline: dict, workspace: Path, secrets: dict[str, str],
+                 ctl: Control, base_url: str) -> None:
+        self.row, self.pipeline, self.workspace, self.ctl = row, pipeline, workspace, ctl
+        self.project_secrets = secrets
+        ev = row.event or {}
+        params = dict(row.params or {})
+        self.branch = ev.get("branch") or params.get("branch")
+        self.tag = ev.get("tag")
+        self.commit = ev.get("commit") or params.get("commit") or ""
+        self.url = f"{base_url}/runs/{row.id}"
+        self.outputs: dict[str, dict] = {}  # stage name -> detail (built image, digest...)
+        self.approval_env: dict[str, str] = {}
+        self.secret_values: list[str] = [v for v in secrets.values() if v]
+        self.failed = False
+        self.lock = threading.Lock()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Template values for tags, groups and build args."""
+        return {"commit": self.commit, "commit_short": self.commit[:8], "branch": self.branch or "",
+                "tag": self.tag or "", "run_number": self.row.number, "project": self.row.project,
+                "run_id": self.row.id}
+
+    def facts(self, env: dict[str, str]) -> dict[str, Any]:
+        ev = self.row.event or {}
+        paths = ev.get("changed_paths") if ev.get("paths_complete") else None
+        return {"branch": self.branch, "tag": self.tag, "event": self.row.trigger, "commit": self.commit,
+                "changed_paths": paths, "env": env, "params": self.row.params or {}, "project": self.row.project}
+
+    def resolve_env(self, *layers: dict | None) -> dict[str, str]:
+        """Merge environment layers; ``from_secret`` values are looked up and remembered for masking."""
+        ev = self.row.event or {}
+        env = {"CI": "true", "SHIPWAY": "true", "SHIPWAY_PROJECT": self.row.project,
+               "SHIPWAY_RUN_ID": str(self.row.id), "SHIPWAY_RUN_NUMBER": str(self.row.number),
+               "SHIPWAY_RUN_URL": self.url, "SHIPWAY_EVENT": self.row.trigger,
+               "SHIPWAY_BRANCH": self.branch or "", "SHIPWAY_TAG": self.tag or "",
+               "SHIPWAY_COMMIT": self.commit, "SHIPWAY_COMMIT_SHORT": self.commit[:8],
+               "SHIPWAY_COMMIT_MESSAGE": ev.get("message") or "", "SHIPWAY_COMMIT_AUTHOR": ev.get("author") or "",
+               "SHIPWAY_REF": ev.get("ref") or ""}
+        for k, v in (self.row.params or {}).items():
+            env[f"PARAM_{k.upper()}"] = str(v)
+        env.update(self.approval_env)
+        for layer in layers:
+            for k, v in (layer or {}).items():
+                if isinstance(v, dict):
+                    secret = self.project_secrets.get(v["from_secret"])
+                    if secret is None:
+                        raise ShipwayError(f"environment {k}: the project has no secret '{v['from_secret']}'")
+                    env[k] = secret
+                    with self.lock:
+                        if secret not in self.secret_values:
+                            self.secret_values.append(secret)
+                else:
+                    env[k] = str(v).lower() if isinstance(v, bool) else str(v)
+        return env
+
+
+class Engine:
+    """Executes runs. ``deps`` is the :class:`~shipway.pipelines.service.PipelineService`."""
+
+    def __init__(self, svc) -> None:
+        self.svc = svc
+        self.store = svc.store
+
+    # -- records ---------------------------------------------------------
+    def writer(self, rc: RunContext, step_id: int | None) -> LogWriter:
+        return LogWriter(self.store, self.svc.broker, rc.row.id, step_id, rc.secret_values)
+
+    def stage_record(self, rc: RunContext, name: str, kind: str, position: int, parent: str | None) -> int:
+        with self.store.session() as s:
+            row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
+            if row is None:
+                row = StageRow(run_id=rc.row.id, name=name, kind=kind, position=position, parent=parent)
+                s.add(row)
+            row.status, row.started_at, row.finished_at = "running", utcnow(), None
+            s.flush()
+            return row.id
+
+    def finish_stage(self, rc: RunContext, name: str, status: str, detail: dict | None = None) -> None:
+        with self.store.session() as s:
+            row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
+            if row is None:
+                row = StageRow(run_id=rc.row.id, name=name, kind="command", position=0)
+                s.add(row)
+            row.status, row.finished_at = status, utcnow()
+            if row.started_at is None:
+                row.started_at = row.finished_at
+            if detail:
+                row.detail = {**(row.detail or {}), **detail}
+        self.svc.metrics.stage_done(status)
+
+    def new_step(self, rc: RunContext, stage: str, name: str, position: int) -> int:
+        with self.store.session() as s:
+            row = StepRow(run_id=rc.row.id, stage=stage, name=name[:200], position=position, status="running",
+                          started_at=utcnow())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_step(self, step_id: int, status: str, **fields: Any) -> None:
+        with self.store.session() as s:
+            s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=utcnow(),
+                                                                          **fields))
+
+    # -- the run ---------------------------------------------------------
+    def execute(self, run_id: int, ctl: Control) -> None:
+        """Run (or resume) a claimed run to a terminal or waiting state. Never raises."""
+        try:
+            self._execute(run_id, ctl)
+        except Exception as e:  # noqa: BLE001 - a bug must end the run, not leave it running forever
+            log.exception("run %s crashed", run_id)
+            try:
+                self.svc.finish(run_id, RunState.FAILED, reason=f"internal error: {e.__class__.__name__}: {e}")
+            except Exception:  # noqa: BLE001
+                log.exception("cannot record the end of run %s", run_id)
+
+    def _execute(self, run_id: int, ctl: Control) -> None:
+        row = runs.get_row(self.store, run_id)
+        workspace = self.svc.workspace(run_id)
+        workspace.mkdir(parents=True, exist_ok=True)
+        project = self.svc.project(row.project)
+        secrets = self.svc.project_secrets(row.project)
+        pipeline = row.pipeline
+        if pipeline is None:
+            rc0 = RunContext(row, {}, workspace, secrets, ctl, self.svc.base_url)
+            w = self.writer(rc0, None)
+            try:
+                pipeline, commit = self.svc.load_pipeline(row, project)
+            except ValidationFailed as e:
+                errs = e.details.get("errors") or []
+                for er in errs:
+                    w.line(f"{er.get('file')}:{er.get('line')}:{er.get('column')}: {er.get('path')}: {er['message']}")
+                w.close()
+                self.svc.finish(run_id, RunState.FAILED, reason=e.message, errors=errs)
+                return
+            except ShipwayError as e:
+                w.line(f"cannot read the pipeline: {e.message}")
+                w.close()
+                self.svc.finish(run_id, RunState.FAILED, reason=e.message)
+                return
+            w.close()
+            event = dict(row.event or {})
+            if commit and not event.get("commit"):
+                event["commit"] = commit
+            with self.store.session() as s:
+                s.execute(update(RunRow).where(RunRow.id == run_id).values(pipeline=pipeline, event=event,
+                                                                         params=row.params))
+            row = runs.get_row(self.store, run_id)
+            cron = getattr(self.svc, "cron", None)
+            if cron is not None and not (row.event or {}).get("tag"):
+                try:
+                    cron.sync(row.project, (row.event or {}).get("branch") or (row.params or {}).get("branch"),
+                              pipeline)
+                except Exception:  # noqa: BLE001 - schedules must not break the run
+                    log.exception("cron sync for %s failed", row.project)
+        rc = RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url)
+        timeout = spec.parse_duration(pipeline.get("timeout"), DEFAULT_TIMEOUT)
+        started = row.started_at.timestamp() if row.started_at else time.time()
+        ctl.deadline = time.monotonic() + max(0.0, timeout - (time.time() - started))
+        if not self._wait_concurrency(rc):
+            return
+        self._restore(rc)
+        runner = StageRunner(self, rc)
+        start_at = row.resume_at or 0
+        results: list[str] = [self._stage_status(rc, st) for st in pipeline["stages"][:start_at]]
+        rc.failed = any(s in ("failed", "timed-out", "aborted") for s in results)
+        for i, stage in enumerate(pipeline["stages"][start_at:], start=start_at):
+            if ctl.cancelled.is_set() or (ctl.deadline and time.monotonic() >= ctl.deadline):
+                break
+            if stage.get("kind") == "approve":
+                with self.store.session() as s:
+                    s.execute(update(RunRow).where(RunRow.id == run_id).values(resume_at=i))
+            status = runner.run(stage, i, None)
+            results.append(status)
+            if status in ("failed", "timed-out", "aborted"):
+                rc.failed = True
+                break
+            if status == "waiting":  # stopped waiting because shipway is shutting down: resume later
+                return
+        final = self._final_state(rc, results)
+        runner.post(pipeline.get("post"), final_label(final), "pipeline")
+        self.svc.finish(run_id, final, reason=ctl.reason if final is not RunState.SUCCEEDED else "")
+        if self.svc.clean_workspaces:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def _final_state(self, rc: RunContext, results: list[str]) -> RunState:
+        if rc.ctl.cancelled.is_set():
+            return RunState.INTERRUPTED if rc.ctl.reason == "interrupted" else RunState.ABORTED
+        if rc.ctl.deadline and time.monotonic() >= rc.ctl.deadline:
+            return RunState.TIMED_OUT
+        overall = worst(results)
+        return {"succeeded": RunState.SUCCEEDED, "aborted": RunState.ABORTED,
+                "timed-out": RunState.FAILED}.get(overall, RunState.FAILED)
+
+    def _stage_status(self, rc: RunContext, stage: dict) -> str:
+        with self.store.session() as s:
+            row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == stage["name"]))
+            return row.status if row else "skipped"
+
+    def _restore(self, rc: RunContext) -> None:
+        """Outputs of earlier stages (built images, approval inputs) for a resumed run."""
+        with self.store.session() as s:
+            for st in s.scalars(select(StageRow).where(StageRow.run_id == rc.row.id)).all():
+                if st.detail:
+                    rc.outputs[st.name] = dict(st.detail)
+                    for k, v in (st.detail.get("inputs") or {}).items():
+                        rc.approval_env[f"INPUT_{k.upper()}"] = str(v)
+
+    def _wait_concurrency(self, rc: RunContext) -> bool:
+        conc = rc.pipeline.get("concurrency")
+        if not conc:
+            return True
+        group = spec.render(conc["group"], rc.values)
+        with self.store.session() as s:
+            s.execute(update(RunRow).where(RunRow.id == rc.row.id).values(concurrency_group=group))
+        if conc.get("mode") == "cancel-in-progress":
+            for other in self.svc.active_in_group(group, exclude=rc.row.id):
+                if other < rc.row.id:
+                    self.svc.cancel(other, by="shipway", reason=f"superseded by run {rc.row.id}")
+        announced = False
+        while True:
+            older = [o for o in self.svc.active_in_group(group, exclude=rc.row.id) if o < rc.row.id]
+            if not older:
+                return True
+            if not announced:
+                w = self.writer(rc, None)
+                w.line(f"waiting for run(s) {older} of concurrency group '{group}'")
+                w.close()
+                announced = True
+            if rc.ctl.cancelled.wait(0.5):
+                self.svc.finish(rc.row.id, RunState.ABORTED, reason=rc.ctl.reason or "cancelled")
+                return False
+
+
+def final_label(state: RunState) -> str:
+    return {RunState.SUCCEEDED: "success", RunState.ABORTED: "aborted",
+            RunState.INTERRUPTED: "aborted"}.get(state, "failure")

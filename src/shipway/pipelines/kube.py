@@ -1,0 +1,225 @@
+"""A small Kubernetes REST client and the deploy stage built on it.
+
+The same code talks to shipway's own orchestrator API (base URL + bearer
+token) and to a real cluster named by a kubeconfig context. It does what
+``kubectl apply --server-side --force-conflicts``, ``kubectl rollout status``
+and ``kubectl rollout undo`` do:
+
+* apply: ``PATCH`` with ``application/apply-patch+yaml``, ``fieldManager=shipway``, ``force=true``;
+* rollout status: observedGeneration ≥ generation, updatedReplicas == replicas, availableReplicas ==
+  replicas, no old replicas (status.replicas == updatedReplicas); ``Progressing=False`` with reason
+  ``ProgressDeadlineExceeded`` fails at once;
+* undo: the ReplicaSet owned by the Deployment with the highest revision below the current one gives
+  its pod template (minus ``pod-template-hash``) back to the Deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+import yaml
+
+REVISION = "deployment.kubernetes.io/revision"
+# kind -> (api prefix, plural, namespaced)
+KINDS: dict[str, tuple[str, str, bool]] = {
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "ReplicaSet": ("/apis/apps/v1", "replicasets", True),
+    "Service": ("/api/v1", "services", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "Pod": ("/api/v1", "pods", True),
+    "Namespace": ("/api/v1", "namespaces", False),
+}
+
+
+class KubeError(Exception):
+    """The Kubernetes API refused something or a rollout failed."""
+
+
+class KubeClient:
+    """Kubernetes REST over ``requests`` (bearer token, optional CA / client certificate)."""
+
+    def __init__(self, server: str, token: str | None = None, *, verify: Any = True, cert: Any = None,
+                 timeout: float = 15.0) -> None:
+        self.server = server.rstrip("/")
+        self.http = requests.Session()
+        self.http.verify = verify
+        if cert:
+            self.http.cert = cert
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self._tmp: list = []
+
+    @classmethod
+    def from_kubeconfig(cls, path: str, context: str | None = None) -> "KubeClient":
+        """Client for ``context`` (default: current-context) of a kubeconfig file."""
+        cfg = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+        name = context or cfg.get("current-context")
+        ctx = next((c["context"] for c in cfg.get("contexts") or [] if c.get("name") == name), None)
+        if ctx is None:
+            raise KubeError(f"no context '{name}' in {path}")
+        cluster = next((c["cluster"] for c in cfg.get("clusters") or [] if c.get("name") == ctx.get("cluster")), {})
+        user = next((u["user"] for u in cfg.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+        tmp: list = []
+
+        def materialise(data_b64: str | None, file: str | None) -> str | None:
+            if data_b64:
+                f = tempfile.NamedTemporaryFile(prefix="shipway-kube-", delete=False)
+                f.write(base64.b64decode(data_b64))
+                f.close()
+                tmp.append(f.name)
+                return f.name
+            return file
+
+        verify: Any = True
+        if cluster.get("insecure-skip-tls-verify"):
+            verify = False
+        else:
+            verify = materialise(cluster.get("certificate-authority-data"), cluster.get("certificate-authority")) \
+                or True
+        cert_file = materialise(user.get("client-certificate-data"), user.get("client-certificate"))
+        key_file = materialise(user.get("client-key-data"), user.get("client-key"))
+        client = cls(cluster.get("server", ""), user.get("token"), verify=verify,
+                     cert=(cert_file, key_file) if cert_file and key_file else None)
+        client._tmp = tmp
+        return client
+
+    def close(self) -> None:
+        self.http.close()
+        for f in self._tmp:
+            Path(f).unlink(missing_ok=True)
+
+    @staticmethod
+    def path(kind: str, name: str | None, namespace: str | None) -> str:
+        if kind not in KINDS:
+            raise KubeError(f"kind {kind} is not supported by the deploy stage ({', '.join(KINDS)})")
+        prefix, plural, namespaced = KINDS[kind]
+        base = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+        return f"{base}/{name}" if name else base
+
+    def _req(self, method: str, path: str, **kw) -> dict:
+        try:
+            resp = self.http.request(method, self.server + path, timeout=self.timeout, **kw)
+        except requests.RequestException as e:
+            raise KubeError(f"{method} {path}: {e.__class__.__name__}: {e}") from e
+        if resp.status_code >= 400:
+            try:
+                msg = resp.json().get("message") or resp.text
+            except ValueError:
+                msg = resp.text
+            raise KubeError(f"{method} {path}: {resp.status_code} {msg[:300]}")
+        return resp.json() if resp.content else {}
+
+    def get(self, path: str, **params) -> dict:
+        return self._req("GET", path, params=params or None)
+
+    def apply(self, obj: dict) -> dict:
+        meta = obj.get("metadata") or {}
+        path = self.path(obj["kind"], meta["name"], meta.get("namespace"))
+        return self._req("PATCH", path, params={"fieldManager": "shipway", "force": "true"},
+                         data=json.dumps(obj), headers={"Content-Type": "application/apply-patch+yaml"})
+
+    def patch_merge(self, path: str, body: dict) -> dict:
+        return self._req("PATCH", path, data=json.dumps(body),
+                         headers={"Content-Type": "application/strategic-merge-patch+json"})
+
+
+def rollout_state(dep: dict) -> tuple[str, str]:
+    """``("done"|"progressing"|"failed", why)`` as ``kubectl rollout status`` decides it."""
+    spec, st = dep.get("spec") or {}, dep.get("status") or {}
+    meta = dep.get("metadata") or {}
+    for c in st.get("conditions") or []:
+        if c.get("type") == "Progressing" and c.get("status") == "False" and \
+                c.get("reason") == "ProgressDeadlineExceeded":
+            return "failed", f"progress deadline exceeded: {c.get('message', '')}"
+    if (st.get("observedGeneration") or 0) < (meta.get("generation") or 0):
+        return "progressing", "waiting for the controller to observe the new generation"
+    want = spec.get("replicas", 1)
+    updated, available, total = (st.get("updatedReplicas") or 0, st.get("availableReplicas") or 0,
+                                 st.get("replicas") or 0)
+    if updated < want:
+        return "progressing", f"{updated} of {want} updated replicas"
+    if total > updated:
+        return "progressing", f"{total - updated} old replicas pending termination"
+    if available < updated:
+        return "progressing", f"{available} of {updated} updated replicas available"
+    return "done", f"{available} replicas available"
+
+
+def wait_rollout(client: KubeClient, ns: str, name: str, timeout: float, log: Callable[[str], None],
+                 should_stop: Callable[[], bool], interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        dep = client.get(client.path("Deployment", name, ns))
+        state, why = rollout_state(dep)
+        if why != last:
+            log(f"deployment/{name}: {why}")
+            last = why
+        if state == "done":
+            return
+        if state == "failed":
+            raise KubeError(why)
+        if should_stop():
+            raise KubeError("cancelled while waiting for the rollout")
+        if time.monotonic() > deadline:
+            raise KubeError(f"rollout of deployment/{name} not finished after {timeout:.0f}s ({why})")
+        time.sleep(interval)
+
+
+def rollback(client: KubeClient, ns: str, name: str, log: Callable[[str], None]) -> bool:
+    """Undo to the previous revision; ``False`` when there is none (first deploy)."""
+    dep = client.get(client.path("Deployment", name, ns))
+    uid = (dep.get("metadata") or {}).get("uid")
+    current = int(((dep.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
+    rss = client.get(client.path("ReplicaSet", None, ns)).get("items") or []
+    owned = []
+    for rs in rss:
+        meta = rs.get("metadata") or {}
+        if any(o.get("kind") == "Deployment" and (o.get("uid") == uid or o.get("name") == name)
+               for o in meta.get("ownerReferences") or []):
+            rev = int((meta.get("annotations") or {}).get(REVISION, "0") or 0)
+            if rev < current or not current:
+                owned.append((rev, rs))
+    owned = [o for o in owned if o[0] != current]
+    if not owned:
+        log(f"deployment/{name}: no previous revision to roll back to")
+        return False
+    rev, rs = max(owned, key=lambda o: o[0])
+    template = json.loads(json.dumps((rs.get("spec") or {}).get("template") or {}))
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    labels.pop("pod-template-hash", None)
+    client._req("PATCH", client.path("Deployment", name, ns), data=json.dumps({"spec": {"template": template}}),
+                headers={"Content-Type": "application/merge-patch+json"})
+    log(f"deployment/{name}: rolled back to revision {rev}")
+    return True
+
+
+def load_manifests(files: list[Path]) -> list[dict]:
+    docs: list[dict] = []
+    for f in files:
+        for d in yaml.safe_load_all(f.read_text()):
+            if d:
+                if not isinstance(d, dict) or "kind" not in d or "metadata" not in d:
+                    raise KubeError(f"{f.name}: every document needs kind and metadata")
+                docs.append(d)
+    return docs
+
+
+def set_image(obj: dict, image: str, container: str | None) -> int:
+    """Replace the image of ``container`` (or every container) of a Deployment; return how many changed."""
+    if obj.get("kind") != "Deployment":
+        return 0
+    n = 0
+    for c in ((((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []):
+        if container is None or c.get("name") == container:
+            c["image"] = image
+            n += 1
+    return n

@@ -1,0 +1,149 @@
+"""Run records: creation (idempotent), the state transition function, views as dicts.
+
+Everything here is plain SQL through the store; it never executes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shipway.core.errors import NotFound
+from shipway.core.store import Store, utcnow
+from shipway.pipelines.models import ApprovalRow, RunRow, StageRow, StepRow
+from shipway.pipelines.states import IllegalTransition, RunState, check_transition
+
+TRIGGERS = ("push", "tag", "manual", "cron", "rerun")
+
+
+def event_dict(event) -> dict[str, Any]:
+    """The PushEvent as JSON (tuples become lists); ``{}`` for none."""
+    if event is None:
+        return {}
+    d = dataclasses.asdict(event)
+    d["changed_paths"] = list(d.get("changed_paths") or ())
+    return d
+
+
+def create_run(store: Store, project: str, *, trigger: str, event: dict, params: dict,
+               requested_by: str | None, idempotency_key: str | None,
+               rerun_of: int | None = None) -> tuple[RunRow, bool]:
+    """Insert a queued run; ``(row, duplicate)``. The idempotency key is a UNIQUE column, so two
+    concurrent deliveries of the same key race in the database and exactly one insert wins."""
+    for _attempt in range(20):
+        if idempotency_key:
+            existing = find_by_key(store, idempotency_key)
+            if existing is not None:
+                return existing, True
+        try:
+            with store.session() as s:
+                number = (s.scalar(select(func.max(RunRow.number)).where(RunRow.project == project)) or 0) + 1
+                row = RunRow(project=project, number=number, status=RunState.QUEUED.value, trigger=trigger,
+                             idempotency_key=idempotency_key, event=event, params=params or {},
+                             requested_by=requested_by, rerun_of=rerun_of, created_at=utcnow())
+                s.add(row)
+                s.flush()
+                return row, False
+        except IntegrityError:
+            # Either the key already exists (a duplicate delivery won) or two runs took the same number.
+            continue
+    raise RuntimeError("could not record the run after 20 attempts (database contention)")
+
+
+def find_by_key(store: Store, key: str) -> RunRow | None:
+    with store.session() as s:
+        return s.scalar(select(RunRow).where(RunRow.idempotency_key == key))
+
+
+def get_row(store: Store, run_id: int) -> RunRow:
+    with store.session() as s:
+        row = s.get(RunRow, run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id}", details={"run": run_id})
+        return row
+
+
+def transition(store: Store, run_id: int, new: RunState, **fields: Any) -> RunRow:
+    """Move a run to ``new`` (compare-and-set on the current state); raise on an illegal change."""
+    for _ in range(10):
+        row = get_row(store, run_id)
+        check_transition(row.status, new)
+        values = dict(fields, status=new.value)
+        if new.terminal and "finished_at" not in values:
+            values["finished_at"] = utcnow()
+        if new is RunState.RUNNING and row.started_at is None:
+            values.setdefault("started_at", utcnow())
+        with store.session() as s:
+            res = s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == row.status).values(**values))
+        if res.rowcount == 1:
+            return get_row(store, run_id)
+    raise IllegalTransition(f"run {run_id} kept changing state; gave up moving it to {new.value}")
+
+
+def claim(store: Store, run_id: int, executor_id: str) -> bool:
+    """Take a queued run for ``executor_id``; ``False`` if it is not queued any more (someone else has it)."""
+    with store.session() as s:
+        res = s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == RunState.QUEUED.value)
+                        .values(status=RunState.RUNNING.value, executor=executor_id, started_at=utcnow()))
+        return res.rowcount == 1
+
+
+def _iso(t) -> str | None:
+    return t.isoformat() if t else None
+
+
+def duration(row) -> float | None:
+    if row.started_at and row.finished_at:
+        return round((row.finished_at - row.started_at).total_seconds(), 3)
+    return None
+
+
+def run_dict(row: RunRow, base_url: str = "", *, full: bool = False, store: Store | None = None) -> dict[str, Any]:
+    ev = row.event or {}
+    d: dict[str, Any] = {
+        "id": row.id, "number": row.number, "project": row.project, "status": row.status,
+        "trigger": row.trigger, "branch": ev.get("branch") or (row.params or {}).get("branch"),
+        "tag": ev.get("tag"), "commit": ev.get("commit"), "message": ev.get("message"), "author": ev.get("author"),
+        "requested_by": row.requested_by, "reason": row.reason, "rerun_of": row.rerun_of,
+        "created_at": _iso(row.created_at), "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at),
+        "duration": duration(row), "url": f"{base_url}/runs/{row.id}", "params": row.params or {},
+    }
+    if full and store is not None:
+        d["errors"] = row.errors or []
+        d["stages"], d["approvals"] = stages_of(store, row.id), approvals_of(store, row.id)
+    return d
+
+
+def stages_of(store: Store, run_id: int) -> list[dict[str, Any]]:
+    with store.session() as s:
+        stages = s.scalars(select(StageRow).where(StageRow.run_id == run_id).order_by(StageRow.position,
+                                                                                      StageRow.id)).all()
+        steps = s.scalars(select(StepRow).where(StepRow.run_id == run_id).order_by(StepRow.id)).all()
+    out = []
+    for st in stages:
+        out.append({"name": st.name, "kind": st.kind, "parent": st.parent, "status": st.status,
+                    "detail": st.detail or {}, "started_at": _iso(st.started_at), "finished_at": _iso(st.finished_at),
+                    "duration": duration(st),
+                    "steps": [{"id": sp.id, "name": sp.name, "status": sp.status, "exit_code": sp.exit_code,
+                               "attempts": sp.attempts, "junit": sp.junit, "started_at": _iso(sp.started_at),
+                               "finished_at": _iso(sp.finished_at), "duration": duration(sp)}
+                              for sp in steps if sp.stage == st.name]})
+    return out
+
+
+def approval_dict(a: ApprovalRow) -> dict[str, Any]:
+    return {"id": a.id, "run_id": a.run_id, "stage": a.stage, "message": a.message, "status": a.status,
+            "approvers": {"users": a.users or [], "roles": a.roles or []},
+            "requester_may_not_approve": a.requester_may_not_approve, "inputs": a.inputs or [],
+            "on_timeout": a.on_timeout, "deadline": _iso(a.deadline), "decided_by": a.decided_by,
+            "decided_at": _iso(a.decided_at), "comment": a.comment, "values": a.values or {},
+            "created_at": _iso(a.created_at)}
+
+
+def approvals_of(store: Store, run_id: int) -> list[dict[str, Any]]:
+    with store.session() as s:
+        rows = s.scalars(select(ApprovalRow).where(ApprovalRow.run_id == run_id).order_by(ApprovalRow.id)).all()
+    return [approval_dict(a) for a in rows]

@@ -1,0 +1,135 @@
+"""Git: reading the pipeline file at the pushed commit, and the fetch stage's clone.
+
+Both use GitPython. The pipeline file is read from a per-project bare cache
+(``<data>/pipelines/cache/<project>.git``) without a checkout. The fetch stage
+initialises the workspace, fetches exactly the commit (``--depth`` when
+asked), checks it out detached and updates submodules when asked.
+Credentials never appear on a command line or in the remote URL: HTTPS
+credentials go through ``GIT_ASKPASS`` (a script reading environment
+variables), an SSH key through ``GIT_SSH_COMMAND`` with a 0600 key file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import git
+
+from shipway.core.errors import NotFound
+
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$SHIPWAY_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$SHIPWAY_GIT_PASSWORD" ;;
+esac
+"""
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+@contextlib.contextmanager
+def git_env(credentials: dict | None) -> Iterator[dict[str, str]]:
+    """Environment for git commands with ``credentials`` (username/password/token/ssh_key)."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
+    cred = credentials or {}
+    with tempfile.TemporaryDirectory(prefix="shipway-git-") as tmp:
+        if cred.get("password") or cred.get("token"):
+            script = Path(tmp) / "askpass.sh"
+            script.write_text(_ASKPASS)
+            script.chmod(stat.S_IRWXU)
+            env.update(GIT_ASKPASS=str(script), SHIPWAY_GIT_USERNAME=cred.get("username") or "x-access-token",
+                       SHIPWAY_GIT_PASSWORD=cred.get("password") or cred.get("token"))
+        if cred.get("ssh_key"):
+            key = Path(tmp) / "id_key"
+            key.write_text(cred["ssh_key"].rstrip("\n") + "\n")
+            key.chmod(0o600)
+            env["GIT_SSH_COMMAND"] = f"ssh -i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+        yield env
+
+
+def _refspecs() -> list[str]:
+    return ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+
+
+def read_pipeline_file(cache_dir: Path, project: str, repo_url: str, commit: str | None, branch: str | None,
+                       path: str, credentials: dict | None) -> tuple[str | None, str]:
+    """``(text or None if the file is absent, resolved commit)`` of ``path`` at ``commit`` (or ``branch``'s head)."""
+    bare = cache_dir / f"{project}.git"
+    with _lock(str(bare)):
+        if not bare.exists():
+            bare.parent.mkdir(parents=True, exist_ok=True)
+            git.Repo.init(bare, bare=True)
+        repo = git.Repo(bare)
+        with git_env(credentials) as env:
+            repo.git.update_environment(**env)
+            try:
+                repo.git.fetch("--quiet", "--prune", "--", repo_url, *_refspecs())
+            except git.GitCommandError as e:
+                raise NotFound(f"cannot fetch {repo_url}: {_short(e)}") from None
+            if commit:
+                try:
+                    repo.git.cat_file("-e", f"{commit}^{{commit}}")
+                except git.GitCommandError:
+                    try:
+                        repo.git.fetch("--quiet", "--", repo_url, commit)
+                    except git.GitCommandError as e:
+                        raise NotFound(f"commit {commit} is not in {repo_url}: {_short(e)}") from None
+            else:
+                ref = f"refs/heads/{branch or 'main'}"
+                try:
+                    commit = repo.git.rev_parse("--verify", f"{ref}^{{commit}}")
+                except git.GitCommandError:
+                    raise NotFound(f"branch '{branch}' does not exist in {repo_url}") from None
+        try:
+            return repo.git.show(f"{commit}:{path}"), commit
+        except git.GitCommandError:
+            return None, commit
+
+
+def clone(workspace: Path, repo_url: str, commit: str, *, depth: int = 0, submodules: bool = False,
+          credentials: dict | None = None, ref: str = "") -> str:
+    """Put ``commit`` of ``repo_url`` into ``workspace`` (detached); return a summary line."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo.init(workspace)
+    with git_env(credentials) as env:
+        repo.git.update_environment(**env)
+        depth_args = [f"--depth={depth}"] if depth else []
+        try:
+            repo.git.fetch("--quiet", *depth_args, "--", repo_url, commit)
+        except git.GitCommandError:
+            # Servers that refuse fetching a bare sha: fetch the ref, then the commit must be in it.
+            if not ref:
+                raise
+            repo.git.fetch("--quiet", *depth_args, "--", repo_url, ref)
+        repo.git.checkout("--quiet", "--detach", commit)
+        if submodules:
+            repo.git.submodule("update", "--init", "--recursive", *depth_args)
+    head = repo.head.commit
+    return f"checked out {head.hexsha[:12]} ({head.summary[:60]!r})"
+
+
+def _short(e: git.GitCommandError) -> str:
+    return (e.stderr or str(e)).strip().splitlines()[-1][:300] if (e.stderr or str(e)).strip() else "git failed"
+
+
+def inside(workspace: Path, rel: str) -> Path:
+    """``workspace/rel`` resolved; raise ValueError if it escapes the workspace (also via symlinks)."""
+    root = workspace.resolve()
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise ValueError(f"'{rel}' is outside the workspace")
+    return target
+
+
+__all__ = ["clone", "git_env", "inside", "read_pipeline_file", "os"]

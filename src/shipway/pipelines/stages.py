@@ -1,0 +1,268 @@
+"""Executing stages: when/retry/timeout/post around each stage kind, parallel groups.
+
+Every stage kind returns a status string (succeeded, failed, aborted,
+timed-out, skipped, waiting) and never raises: exceptions become a failed
+stage with one line in the log.
+"""
+
+from __future__ import annotations
+
+import glob
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from shipway.core.errors import ShipwayError
+from shipway.pipelines import approvals, commands, images, source, spec
+from shipway.pipelines.deploy import deploy_stage
+from shipway.pipelines.when import holds
+
+BAD = ("failed", "timed-out", "aborted")
+
+
+class StageRunner:
+    def __init__(self, engine, rc) -> None:
+        self.engine, self.rc, self.svc = engine, rc, engine.svc
+
+    # -- stage ---------------------------------------------------------------
+    def run(self, stage: dict, position: int, parent: str | None) -> str:
+        rc, eng = self.rc, self.engine
+        name, kind = stage["name"], stage.get("kind", "command")
+        if "parallel" in stage:
+            kind = "parallel"
+        env = rc.resolve_env(rc.pipeline.get("environment"), stage.get("environment"))
+        if not holds(stage.get("when"), rc.facts(env)):
+            eng.stage_record(rc, name, kind, position, parent)
+            eng.finish_stage(rc, name, "skipped", {"why": "when did not hold"})
+            return "skipped"
+        eng.stage_record(rc, name, kind, position, parent)
+        timeout = spec.parse_duration(stage.get("timeout")) if kind != "approve" else None
+        stage_deadline = rc.ctl.step_deadline(timeout)
+        status, detail = "failed", {}
+        for attempt in range(1 + int(stage.get("retry") or 0)):
+            try:
+                status, detail = self._kind(kind, stage, env, stage_deadline, position)
+            except Exception as e:  # noqa: BLE001 - steps turn exceptions into statuses
+                w = eng.writer(rc, None)
+                w.line(f"stage {name}: {e.__class__.__name__}: {getattr(e, 'message', None) or e}")
+                w.close()
+                status, detail = "failed", {"error": str(e)[:500]}
+            if status != "failed" or rc.ctl.cancelled.is_set():
+                break
+            if attempt < int(stage.get("retry") or 0):
+                w = eng.writer(rc, None)
+                w.line(f"stage {name} failed; retrying ({attempt + 1}/{stage.get('retry')})")
+                w.close()
+        if status == "waiting":
+            return status
+        if stage_deadline and time.monotonic() >= stage_deadline and status in BAD and not rc.ctl.cancelled.is_set():
+            status = "timed-out"
+        eng.finish_stage(rc, name, status, detail)
+        if detail:
+            rc.outputs[name] = detail
+        self.post(stage.get("post"), "success" if status in ("succeeded", "skipped") else
+                  ("aborted" if status == "aborted" else "failure"), name)
+        return status
+
+    def _kind(self, kind: str, stage: dict, env: dict, deadline: float | None, position: int) -> tuple[str, dict]:
+        rc = self.rc
+        if kind == "parallel":
+            results: list[str] = []
+            lock = threading.Lock()
+
+            def one(sub: dict, i: int) -> None:
+                st = self.run(sub, position * 100 + i + 1, stage["name"])
+                with lock:
+                    results.append(st)
+
+            threads = [threading.Thread(target=one, args=(sub, i), daemon=True) for i, sub in enumerate(stage["parallel"])]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            bad = [r for r in results if r in BAD]
+            return (bad[0] if bad else "succeeded"), {}
+        if kind in ("command", "test"):
+            return self.steps(stage["name"], stage.get("steps") or [], env, deadline, stage.get("image")), {}
+        if kind == "approve":
+            return approvals.wait_for_decision(self, stage, env)
+        return self._single(kind, stage, env, deadline)
+
+    def _single(self, kind: str, stage: dict, env: dict, deadline: float | None) -> tuple[str, dict]:
+        """fetch / build / push / deploy: one implicit step with its log."""
+        rc, eng, svc = self.rc, self.engine, self.svc
+        step_id = eng.new_step(rc, stage["name"], kind, 0)
+        w = eng.writer(rc, step_id)
+        status, detail = "succeeded", {}
+        try:
+            if kind == "fetch":
+                project = svc.project(rc.row.project)
+                creds = svc.project_credentials(rc.row.project)
+                for v in creds.values():
+                    if isinstance(v, str) and v not in rc.secret_values:
+                        rc.secret_values.append(v)
+                w.line(f"fetching {rc.commit[:12]} of {project.repo_url}")
+                ev = rc.row.event or {}
+                w.line(source.clone(rc.workspace, project.repo_url, rc.commit, depth=int(stage.get("depth") or 0),
+                                    submodules=bool(stage.get("submodules")), credentials=creds, ref=ev.get("ref") or ""))
+                detail = {"commit": rc.commit}
+            elif kind == "build":
+                labels = {"org.opencontainers.image.revision": rc.commit,
+                          "org.opencontainers.image.source": svc.project(rc.row.project).repo_url,
+                          "io.shipway.run": str(rc.row.id), "io.shipway.project": rc.row.project}
+                registry = self._push_registry()
+                detail = images.build(svc.docker, rc.workspace, stage, rc.values, registry, w, labels)
+            elif kind == "push":
+                built = self._built()
+                auth = None
+                cred = stage.get("credentials")
+                if cred:
+                    password = rc.project_secrets.get(cred["password"]["from_secret"], "")
+                    rc.secret_values.append(password)
+                    auth = {"username": cred.get("username", ""), "password": password}
+                detail = dict(images.push(svc.docker, built, w, auth), image=built["refs"][0])
+            elif kind == "deploy":
+                detail = deploy_stage(self, stage, w)
+        except images.StageError as e:
+            w.line(str(e))
+            status, detail = "failed", {"error": str(e)}
+        except (ShipwayError, ValueError, OSError) as e:
+            msg = getattr(e, "message", None) or str(e)
+            w.line(f"{kind} failed: {msg}")
+            status, detail = "failed", {"error": msg[:500]}
+        except Exception as e:  # noqa: BLE001 - git, docker and HTTP errors of all shapes
+            w.line(f"{kind} failed: {e.__class__.__name__}: {str(e)[:1000]}")
+            status, detail = "failed", {"error": f"{e.__class__.__name__}: {str(e)[:300]}"}
+        if rc.ctl.cancelled.is_set() and status == "failed":
+            status = "aborted"
+        w.close()
+        eng.finish_step(step_id, status)
+        return status, detail
+
+    def _push_registry(self) -> str:
+        for _p, st in spec.iter_stages(self.rc.pipeline["stages"]):
+            if st.get("kind") == "push":
+                return st.get("registry") or self.svc.registry_address or ""
+        return self.svc.registry_address or ""
+
+    def _built(self) -> dict:
+        for _p, st in reversed(list(spec.iter_stages(self.rc.pipeline["stages"]))):
+            out = self.rc.outputs.get(st["name"])
+            if st.get("kind") == "build" and out and out.get("refs"):
+                return out
+        raise images.StageError("no image was built before this stage")
+
+    def image_to_deploy(self) -> str:
+        for _p, st in reversed(list(spec.iter_stages(self.rc.pipeline["stages"]))):
+            out = self.rc.outputs.get(st["name"]) or {}
+            if st.get("kind") == "push" and out.get("image"):
+                return out["image"]
+        return self._built()["refs"][0]
+
+    # -- steps ---------------------------------------------------------------
+    def steps(self, stage_name: str, steps: list[dict], env: dict, deadline: float | None,
+              default_image: str | None) -> str:
+        rc, eng = self.rc, self.engine
+        status = "succeeded"
+        for i, step in enumerate(steps):
+            if rc.ctl.cancelled.is_set():
+                return "aborted"
+            st = self.step(stage_name, step, i, env, deadline, default_image)
+            if st in BAD and not step.get("continue_on_error"):
+                return st
+        return status
+
+    def step(self, stage_name: str, step: dict, i: int, env: dict, deadline: float | None,
+             default_image: str | None) -> str:
+        rc, eng, svc = self.rc, self.engine, self.svc
+        argv = step["argv"] if "argv" in step else ["sh", "-c", step["run"]]
+        label = step.get("name") or (step.get("run") or " ".join(step["argv"])).splitlines()[0][:120]
+        step_env = rc.resolve_env(rc.pipeline.get("environment"), None)
+        step_env.update(env)
+        step_env.update(rc.resolve_env(step.get("environment")) if step.get("environment") else {})
+        step_id = eng.new_step(rc, stage_name, label, i)
+        w = eng.writer(rc, step_id)
+        image = step.get("image") or default_image
+        try:
+            workdir_path = source.inside(rc.workspace, step.get("workdir") or ".")
+        except ValueError as e:
+            w.line(str(e))
+            w.close()
+            eng.finish_step(step_id, "failed")
+            return "failed"
+        workdir = str(workdir_path.relative_to(rc.workspace.resolve())) if workdir_path != rc.workspace.resolve() else ""
+        out = commands.Outcome("failed")
+        attempts = 0
+        for attempt in range(1 + int(step.get("retry") or 0)):
+            attempts += 1
+            step_deadline = rc.ctl.step_deadline(spec.parse_duration(step.get("timeout")), deadline)
+            w.line(f"$ {label}" + (f"   (in {image})" if image else "") + (f"   (attempt {attempt + 1})" if attempt else ""))
+            svc.metrics.first_step(rc.row.id)
+            if image:
+                out = commands.run_container(svc.docker, image, argv, workspace=rc.workspace, workdir=workdir,
+                                             env=step_env, writer=w, ctl=rc.ctl, deadline=step_deadline,
+                                             labels={commands.LABEL_OWNER: "pipelines", "io.shipway.run": str(rc.row.id),
+                                                     **svc.container_labels})
+            else:
+                host_env = commands.base_env(dict(step_env, HOME=str(rc.workspace)))
+                out = commands.run_host(argv, cwd=workdir_path, env=host_env, writer=w, ctl=rc.ctl,
+                                        deadline=step_deadline)
+            if out.status != "failed":
+                break
+        w.line(f"exit code {out.exit_code}" if out.status in ("succeeded", "failed") else f"{out.status}")
+        junit = collect_junit(rc.workspace, step.get("junit")) if step.get("junit") else None
+        if junit:
+            w.line(f"tests: {junit['tests']} failures: {junit['failures']} errors: {junit['errors']} "
+                   f"skipped: {junit['skipped']}")
+        w.close()
+        eng.finish_step(step_id, out.status, exit_code=out.exit_code, attempts=attempts, junit=junit)
+        return out.status
+
+    # -- post ----------------------------------------------------------------
+    def post(self, post: dict | None, outcome: str, where: str) -> None:
+        """Run post steps for ``outcome`` (success/failure/aborted) and always; ``changed`` vs the previous run."""
+        if not post:
+            return
+        blocks = [k for k in ("always", outcome) if post.get(k)]
+        if post.get("changed") and self.svc.outcome_changed(self.rc.row, outcome):
+            blocks.append("changed")
+        saved = self.rc.ctl.cancelled.is_set()
+        for k in blocks:
+            # post steps run even after a cancel (cleanup), bounded by their own timeouts
+            ctl_backup = self.rc.ctl
+            self.rc.ctl = commands.Control(deadline=None) if saved else ctl_backup
+            try:
+                env = self.rc.resolve_env(self.rc.pipeline.get("environment"))
+                env["SHIPWAY_OUTCOME"] = outcome
+                self.steps(f"{where}.post.{k}"[:64], post[k], env, time.monotonic() + 600, None)
+            finally:
+                self.rc.ctl = ctl_backup
+
+
+def collect_junit(workspace: Path, patterns: Any) -> dict | None:
+    """Summarise JUnit XML files matching ``patterns`` (inside the workspace only)."""
+    pats = [patterns] if isinstance(patterns, str) else list(patterns or [])
+    total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "failed_cases": [], "files": []}
+    root = workspace.resolve()
+    for pat in pats:
+        for f in sorted(glob.glob(str(root / pat), recursive=True)):
+            p = Path(f).resolve()
+            if root not in p.parents or not p.is_file() or p.stat().st_size > 20 << 20:
+                continue
+            try:
+                tree = ET.parse(p)
+            except ET.ParseError:
+                continue
+            total["files"].append(str(p.relative_to(root)))
+            for case in tree.getroot().iter("testcase"):
+                total["tests"] += 1
+                for tag, key in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+                    el = case.find(tag)
+                    if el is not None:
+                        total[key] += 1
+                        if key != "skipped" and len(total["failed_cases"]) < 50:
+                            total["failed_cases"].append({"name": f"{case.get('classname', '')}.{case.get('name', '')}",
+                                                          "message": (el.get("message") or "")[:300]})
+    return total if total["files"] else None

@@ -1,0 +1,132 @@
+"""The engine end to end on the host: stages, steps, when, post, parallel, retry, timeout, secrets, params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shipway.pipelines.states import RunState
+
+BASIC = """
+name: app
+environment:
+  GREETING: hello
+  TOKEN: {from_secret: api_token}
+parameters:
+  - {name: target, type: choice, choices: [staging, prod], default: staging}
+stages:
+  - name: fetch
+    kind: fetch
+  - name: test
+    steps:
+      - run: echo "$GREETING from $SHIPWAY_PROJECT to $PARAM_TARGET"; cat README.md
+      - name: secret
+        run: |
+          echo "token is $TOKEN"; printf 'split %s' "$TOKEN" | fold -w 5
+  - name: only-on-release
+    when: {branch: "release/*"}
+    steps: [{run: echo nope}]
+  - name: both
+    parallel:
+      - name: left
+        steps: [{argv: [echo, left]}]
+      - name: right
+        steps: [{argv: [echo, right]}]
+post:
+  always: [{run: echo post-always}]
+  failure: [{run: echo post-failure}]
+"""
+
+
+def test_successful_run_with_stages_secrets_params(penv):
+    penv.project(pipeline=BASIC, secrets={"api_token": "s3cr3t-value-123"})
+    run = penv.start(params={"target": "prod", "branch": "main"}, requested_by="alice")
+    assert run["status"] == "queued" and not run["duplicate"]
+    done = penv.wait(run["id"])
+    log = penv.log(run["id"])
+    assert done["status"] == "succeeded", (done, log)
+    st = {s["name"]: s["status"] for s in done["stages"]}
+    assert st == {"fetch": "succeeded", "test": "succeeded", "only-on-release": "skipped", "both": "succeeded",
+                  "left": "succeeded", "right": "succeeded"}
+    assert "hello from app to prod" in log and "# test repository" in log
+    assert "s3cr3t-value-123" not in log and "token is ***" in log
+    assert "post-always" in log and "post-failure" not in log
+    assert done["commit"] and len(done["commit"]) == 40
+
+
+def test_failure_retry_timeout_and_post(penv):
+    penv.project(pipeline="""
+stages:
+  - name: flaky
+    steps:
+      - run: test -f marker || { touch marker; exit 3; }
+        retry: 1
+  - name: slow
+    timeout: 1
+    steps: [{run: sleep 30}]
+post:
+  failure: [{run: echo cleanup-after-failure}]
+""")
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "failed"
+    st = {s["name"]: s for s in done["stages"]}
+    assert st["flaky"]["status"] == "succeeded" and st["flaky"]["steps"][0]["attempts"] == 2
+    assert st["slow"]["status"] == "timed-out"
+    assert "cleanup-after-failure" in penv.log(done["id"])
+
+
+def test_invalid_file_fails_at_once_with_located_errors(penv):
+    penv.project(pipeline="stages:\n  - name: a\n    steps:\n      - run: x\n        timout: 3\n")
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "failed"
+    assert done["errors"][0]["line"] == 5 or done["errors"][0]["line"] == 4
+    assert done["errors"][0]["path"] == "stages[0].steps[0]"
+    assert "timout" in done["errors"][0]["message"] and not done["stages"]
+
+
+def test_shell_syntax_in_event_data_is_never_executed(penv, tmp_path):
+    from shipway.webhook.events import PushEvent
+    marker = tmp_path / "pwned"
+    penv.project(pipeline="stages:\n  - name: s\n    steps:\n      - run: echo \"branch=$SHIPWAY_BRANCH msg=$SHIPWAY_COMMIT_MESSAGE\"\n")
+    sha = penv.git.repo.head.commit.hexsha
+    evil = f"$(touch {marker}); `touch {marker}`; touch {marker}"
+    ev = PushEvent(forge="generic", kind="push", delivery_id="d1", ref="refs/heads/main", branch="main",
+                   commit=sha, message=evil, author=evil)
+    done = penv.wait(penv.svc.start_run("app", event=ev, trigger="push", idempotency_key="k1")["id"])
+    assert done["status"] == "succeeded"
+    assert not marker.exists()
+    assert evil in penv.log(done["id"])
+
+
+def test_idempotency_key_returns_the_same_run(penv):
+    penv.project(pipeline="stages:\n  - name: s\n    steps: [{run: 'true'}]\n")
+    a = penv.start(idempotency_key="delivery-1", params={"branch": "main"})
+    b = penv.start(idempotency_key="delivery-1", params={"branch": "main"})
+    assert a["id"] == b["id"] and b["duplicate"] and not a["duplicate"]
+
+
+def test_cancel_running_run(penv):
+    penv.project(pipeline="stages:\n  - name: s\n    steps: [{run: 'echo started; sleep 60'}]\n")
+    run = penv.start(params={"branch": "main"})
+    from support.waiting import wait_for
+    wait_for(lambda: "started" in penv.log(run["id"]), 20)
+    penv.svc.cancel(run["id"], by="bob")
+    done = penv.wait(run["id"])
+    assert done["status"] == "aborted" and "bob" in done["reason"]
+
+
+def test_junit_reports_are_collected(penv):
+    xml = ('<testsuite><testcase classname="t" name="ok"/><testcase classname="t" name="bad">'
+           '<failure message="boom"/></testcase></testsuite>')
+    penv.project(pipeline="stages:\n  - {name: f, kind: fetch}\n  - name: t\n    steps:\n"
+                          "      - {run: 'mkdir -p r && cp report.xml r/', junit: 'r/*.xml'}\n",
+                 files={"report.xml": xml})
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    junit = done["stages"][1]["steps"][0]["junit"]
+    assert junit["tests"] == 2 and junit["failures"] == 1 and junit["failed_cases"][0]["name"] == "t.bad"
+
+
+def test_workspace_paths_cannot_escape(penv):
+    penv.project(pipeline="stages:\n  - name: s\n    steps: [{run: pwd, workdir: '../../'}]\n")
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "failed"
+    assert "outside the workspace" in penv.log(done["id"])

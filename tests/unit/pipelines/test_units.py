@@ -1,0 +1,135 @@
+"""Masking, expressions, spec errors, states, schema docs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from shipway.core.errors import ValidationFailed
+from shipway.pipelines import spec
+from shipway.pipelines.masking import Masker
+from shipway.pipelines.schema import documented_properties
+from shipway.pipelines.states import IllegalTransition, RunState, check_transition
+from shipway.pipelines.when import ExpressionError, evaluate, holds, parse_expression
+
+
+def _mask_all(secrets, pieces):
+    m = Masker(secrets)
+    return "".join(m.write(p) for p in pieces) + m.close()
+
+
+def test_secret_split_across_writes_is_masked():
+    secret = "hunter2-very-secret"
+    text = f"before {secret} middle {secret} after"
+    for cut in range(1, len(text)):
+        out = _mask_all([secret], [text[:cut], text[cut:]])
+        assert secret not in out and out == "before *** middle *** after"
+    out = _mask_all([secret], list(text))  # one character per write
+    assert out == "before *** middle *** after"
+
+
+def test_multiline_secret_masked_whole_and_by_line():
+    key = "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFFGGGG\n-----END KEY-----"
+    out = _mask_all([key], [f"x {key} y\n", "line EEEEFFFFGGGG alone\n"])
+    assert "AAAABBBB" not in out and "EEEEFFFFGGGG" not in out
+
+
+def test_masker_handles_utf8_split():
+    m = Masker(["pässwörd"])
+    data = "a pässwörd b".encode()
+    out = "".join(m.write_bytes(data[i:i + 1]) for i in range(len(data))) + m.close()
+    assert out == "a *** b"
+
+
+def test_expressions_are_parsed_not_evaluated():
+    names = {"branch": "main", "params": {"n": 3}, "event": "push"}
+    assert evaluate("branch == 'main' and params.n >= 2", names)
+    assert evaluate("not (event in ['tag', 'cron'])", names)
+    assert evaluate("event not in ['tag']", names)
+    assert not evaluate("branch != 'main' or params.n < 1", names)
+    for bad in ("__import__('os')", "branch ==", "a.b(1)", "1 +", "branch; x"):
+        with pytest.raises(ExpressionError):
+            parse_expression(bad)
+
+
+def test_when_combinators():
+    facts = {"branch": "release/1", "tag": None, "event": "push", "changed_paths": ["src/a.py"], "env": {"X": "1"}}
+    assert holds({"branch": "release/*", "changeset": "src/**"}, facts)
+    assert holds({"any": [{"tag": "v*"}, {"event": ["push"]}]}, facts)
+    assert not holds({"not": {"environment": {"X": "1"}}}, facts)
+    assert holds({"changeset": "docs/*"}, dict(facts, changed_paths=None))  # unknown paths: run
+
+
+def test_every_error_has_file_line_column_and_path():
+    text = """name: x
+stages:
+  - name: a
+    steps:
+      - run: echo
+        timeout: soon
+      - argv: []
+  - name: b
+    kind: deploy
+    when: {expression: "branch =="}
+  - name: a
+    kind: bogus
+"""
+    with pytest.raises(ValidationFailed) as e:
+        spec.load(text, "ci.yml")
+    errs = e.value.details["errors"]
+    by_path = {x["path"]: x for x in errs}
+    assert by_path["stages[0].steps[0].timeout"]["line"] == 6
+    assert by_path["stages[0].steps[1].argv"]["line"] == 7
+    assert by_path["stages[2].kind"]["line"] == 12
+    assert all(x["file"] == "ci.yml" and x["column"] >= 1 for x in errs)
+
+
+def test_semantic_errors():
+    text = """stages:
+  - name: a
+    steps: [{run: x}]
+  - name: a
+    kind: build
+    image: app
+    dockerfile: ../../etc/passwd
+    tags: ["{commit_short}", "{nope}"]
+  - name: p
+    parallel:
+      - {name: gate, kind: approve}
+triggers:
+  cron: [{schedule: "61 * * * *"}]
+"""
+    with pytest.raises(ValidationFailed) as e:
+        spec.load(text)
+    msgs = {x["path"]: x["message"] for x in e.value.details["errors"]}
+    assert "duplicate stage name" in msgs["stages[1].name"]
+    assert "inside the workspace" in msgs["stages[1].dockerfile"]
+    assert "{nope}" in msgs["stages[1].tags[1]"]
+    assert "parallel" in msgs["stages[2].parallel[0].kind"]
+    assert "crontab" in msgs["triggers.cron[0].schedule"]
+
+
+def test_duplicate_keys_and_yaml_syntax():
+    with pytest.raises(ValidationFailed) as e:
+        spec.load("stages: []\nstages: []\n")
+    assert e.value.details["errors"][0]["line"] == 2
+    with pytest.raises(ValidationFailed) as e:
+        spec.load("stages:\n  - name: [a\n")
+    assert e.value.details["errors"][0]["line"] >= 2
+
+
+def test_state_transitions():
+    assert check_transition("queued", "running") is RunState.RUNNING
+    assert check_transition("running", "waiting-for-approval") is RunState.WAITING
+    for a, b in (("succeeded", "running"), ("queued", "succeeded"), ("aborted", "queued")):
+        with pytest.raises(IllegalTransition):
+            check_transition(a, b)
+
+
+def test_every_schema_property_is_documented():
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "pipelines.md").read_text()
+    documented = set(re.findall(r"`([a-z_]+)`", doc))
+    missing = sorted(documented_properties() - documented)
+    assert not missing, f"docs/pipelines.md does not mention {missing}"
