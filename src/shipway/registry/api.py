@@ -11,7 +11,7 @@ def register(app, ctx) -> None:
     Cheap: nothing here talks to ZooKeeper; the naming service resolves ``ctx.kazoo`` on first use and
     the health timers start with ``shipway serve``.
     """
-    from shipway.registry import nacos, pages, rest
+    from shipway.registry import nacos, openapi_doc, pages, rest
     from shipway.registry.health import HealthKeeper
     from shipway.web.views import NAV, add_nav
 
@@ -23,5 +23,8 @@ def register(app, ctx) -> None:
     app.register_blueprint(rest.bp)
     app.register_blueprint(nacos.bp)
     app.register_blueprint(pages.bp)
+    from shipway.server import openapi
+    openapi.add_paths(openapi_doc.PATHS, openapi_doc.SCHEMAS)
+    openapi.init_app(app)
     if not any(e == "services.index" for e, _, _ in NAV):
         add_nav("services.index", "Services", "viewer")

@@ -134,14 +134,9 @@ def instance_list():
     ns, group, svc = _service()
     healthy_only = model.parse_bool(_param("healthyOnly"), "healthyOnly", False)
     clusters = [c for c in (_param("clusters", default="") or "").split(",") if c]
-    insts = [i for i in naming().instances(ns, group, svc)
-             if i.get("enabled", True) and (not clusters or i.get("clusterName") in clusters)]
-    threshold = 0.0
-    if healthy_only and insts:
-        try:
-            threshold = float(naming().service_record(ns, group, svc).get("protectThreshold") or 0.0)
-        except NotFound:
-            threshold = 0.0
+    all_insts, rec = naming().cached(ns, group, svc)
+    insts = [i for i in all_insts if i.get("enabled", True) and (not clusters or i.get("clusterName") in clusters)]
+    threshold = float((rec or {}).get("protectThreshold") or 0.0)
     hosts, reached = model.select(insts, healthy_only=healthy_only, protect_threshold=threshold)
     body = [_host(i) for i in hosts]
     checksum = hashlib.md5(json.dumps(body, sort_keys=True).encode()).hexdigest()  # noqa: S324 - not security

@@ -16,6 +16,7 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 
 from shipway.core.errors import Conflict, NotFound, Unavailable
 from shipway.registry import model, paths
+from shipway.registry.cache import InstanceCache
 from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Source
 
 
@@ -38,10 +39,15 @@ class NamingService:
 
     def __init__(self, client: Callable[[], KazooClient]) -> None:
         self._client = client
+        self.cache = InstanceCache()
 
     @property
     def zk(self) -> KazooClient:
         return self._client()
+
+    def _changed(self, ns: str, group: str, service: str) -> None:
+        """A write through this server: the cached view of the service is stale now."""
+        self.cache.invalidate((ns, group, service))
 
     def _call(self, fn, *args, **kw):
         try:
@@ -79,6 +85,7 @@ class NamingService:
             old = _load(data)
             inst["registeredAt"] = old.get("registeredAt", inst["registeredAt"])
             self._call(self.zk.set, path, _dump(inst))
+        self._changed(namespace, group, service)
         return inst["instanceId"]
 
     def deregister_instance(self, service: str, ip: str, port: int, *, namespace: str = DEFAULT_NAMESPACE,
@@ -102,19 +109,22 @@ class NamingService:
             self._call(self.zk.delete, paths.instance(ns, group, service, iid))
         except NoNodeError:
             found = False
+        self._changed(ns, group, service)
         try:
             self._call(self.zk.delete, paths.beat(ns, group, service, iid))
         except NoNodeError:
             pass
         return found
 
-    def instances(self, ns: str, group: str, service: str) -> list[dict]:
+    def instances(self, ns: str, group: str, service: str, *, watch=None) -> list[dict]:
         """Every instance record of a service (empty if the service does not exist)."""
         try:
-            names = self._call(self.zk.get_children, paths.instances(ns, group, service))
+            names = self._call(self.zk.get_children, paths.instances(ns, group, service), watch=watch)
         except NoNodeError:
+            if watch is not None:
+                self._call(self.zk.exists, paths.instances(ns, group, service), watch=watch)
             return []
-        asyncs = [self.zk.get_async(paths.instance(ns, group, service, n)) for n in names]
+        asyncs = [self.zk.get_async(paths.instance(ns, group, service, n), watch=watch) for n in names]
         out = []
         for a in asyncs:
             try:
@@ -129,11 +139,33 @@ class NamingService:
         out.sort(key=lambda i: (i.get("clusterName", ""), i.get("ip", ""), i.get("port", 0)))
         return out
 
-    def query(self, ns: str, group: str, service: str, *, healthy_only: bool, cluster: str | None = None
-              ) -> tuple[list[dict], bool]:
+    def cached(self, ns: str, group: str, service: str) -> tuple[list[dict], dict | None]:
+        """``(instances, service record or None)`` from the watch-fed cache (for the hot HTTP reads)."""
+        zk = self.zk
+        self.cache.listen(zk)
+
+        def load():
+            try:
+                data, _ = self._call(zk.get, paths.service(ns, group, service), watch=self.cache.on_event)
+                rec = model.make_service(ns, group, service)
+                rec.update({k: v for k, v in _load(data).items() if k in ("protectThreshold", "metadata")})
+            except NoNodeError:
+                self._call(zk.exists, paths.service(ns, group, service), watch=self.cache.on_event)
+                rec = None
+            return self.instances(ns, group, service, watch=self.cache.on_event), rec
+
+        return self.cache.get((ns, group, service), load)
+
+    def query(self, ns: str, group: str, service: str, *, healthy_only: bool, cluster: str | None = None,
+              cached: bool = False) -> tuple[list[dict], bool]:
         """``(hosts, protect_threshold_reached)`` as handed to clients."""
-        rec = self.service_record(ns, group, service) if healthy_only else {}
-        return model.select(self.instances(ns, group, service), healthy_only=healthy_only,
+        if cached:
+            insts, rec = self.cached(ns, group, service)
+            rec = rec or {}
+        else:
+            rec = self.service_record(ns, group, service) if healthy_only else {}
+            insts = self.instances(ns, group, service)
+        return model.select(insts, healthy_only=healthy_only,
                             protect_threshold=float(rec.get("protectThreshold") or 0.0), cluster=cluster)
 
     def get_instance(self, ns: str, group: str, service: str, iid: str) -> dict:
@@ -167,6 +199,7 @@ class NamingService:
                 return inst
             try:
                 self._call(self.zk.set, path, _dump(new), version=stat.version)
+                self._changed(ns, group, service)
                 return new
             except BadVersionError:
                 continue
@@ -260,6 +293,7 @@ class NamingService:
             if data:  # an empty record means "created implicitly by an instance": adopt it
                 raise Conflict(f"service {group}@@{name} already exists in namespace {ns}") from None
             self._call(self.zk.set, path, _dump(rec))
+        self._changed(ns, group, name)
         return rec
 
     def update_service(self, ns: str, group: str, name: str, *, protect_threshold: float | None = None,
@@ -270,6 +304,7 @@ class NamingService:
         if metadata is not None:
             rec["metadata"] = model.check_metadata(metadata)
         self._call(self.zk.set, paths.service(ns, group, name), _dump(rec))
+        self._changed(ns, group, name)
         return rec
 
     def delete_service(self, ns: str, group: str, name: str) -> None:
@@ -281,6 +316,7 @@ class NamingService:
             self._call(self.zk.delete, paths.service(ns, group, name), recursive=True)
         except NoNodeError:
             pass
+        self._changed(ns, group, name)
 
     def list_services(self, ns: str, group: str | None = None, *, page: int = 1, size: int = 50,
                       contains: str | None = None) -> tuple[int, list[dict[str, Any]]]:

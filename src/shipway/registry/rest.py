@@ -107,7 +107,7 @@ def list_instances(name: str):
     if cluster:
         model.check_name(cluster, "cluster")
     hosts, reached = naming().query(ns, group, model.check_name(name, "name"), healthy_only=healthy_only,
-                                    cluster=cluster)
+                                    cluster=cluster, cached=True)
     return jsonify({"items": hosts, "reachProtectionThreshold": reached})
 
 

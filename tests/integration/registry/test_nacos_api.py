@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from support.waiting import wait_for
+
 pytestmark = pytest.mark.zookeeper
 
 NS = "/nacos/v1/ns"
@@ -124,3 +126,28 @@ def test_viewer_cannot_write(app, as_role):
     r = app.test_client().get(f"{NS}/instance/list", query_string={"accessToken": viewer.token,
                                                                    "serviceName": "x"})
     assert r.status_code == 200
+
+
+def test_cached_list_follows_changes_made_elsewhere(nacos, sdk, naming):
+    """instance/list is served from a watch-fed cache: changes by other clients show up at once."""
+    def hosts():
+        return nacos.get(f"{NS}/instance/list", query_string={"serviceName": "elsewhere"}).json["hosts"]
+
+    assert hosts() == []
+    d = sdk()
+    reg = d.register("elsewhere", "13.0.0.1", 80)
+    wait_for(lambda: len(hosts()) == 1, timeout=5, message="an SDK registration")
+    reg.update(weight=4)
+    wait_for(lambda: hosts()[0]["weight"] == 4.0, timeout=5, message="a weight change made by the SDK")
+    reg.update(enabled=False)
+    wait_for(lambda: hosts() == [], timeout=5, message="a disabled instance leaves the list")
+    reg.update(enabled=True)
+    wait_for(lambda: len(hosts()) == 1, timeout=5, message="enabled again")
+    reg.deregister()
+    wait_for(lambda: hosts() == [], timeout=5, message="deregistered")
+
+
+def test_openapi_lists_the_naming_paths(app):
+    doc = app.test_client().get("/api/v1/openapi.json").json
+    assert "/api/v1/naming/services/{name}/instances" in doc["paths"]
+    assert "NamingInstance" in doc["components"]["schemas"]
