@@ -16,11 +16,13 @@ sessions is deleted first, one owned by another live session is waited out (no d
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
 import threading
 import time
+import weakref
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
@@ -91,6 +93,7 @@ class Discovery(DiscoveryBase):
         self._worker = threading.Thread(target=self._work, name="discovery", daemon=True)
         self._worker.start()
         self.zk.add_listener(self._on_state)
+        _close_at_exit(self)
         connected = self.zk.start_async()
         connected.wait(connect_timeout)
         if not self.zk.connected:
@@ -323,6 +326,8 @@ class Discovery(DiscoveryBase):
     # -- lifecycle ------------------------------------------------------------------------------------
     def close(self) -> None:
         """Deregister everything and close the session (instances go at once, not after the timeout)."""
+        if self._closed.is_set():
+            return
         with self._regs_lock:
             regs = list(self._regs.values())
         for reg in regs:
@@ -339,3 +344,15 @@ class Discovery(DiscoveryBase):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _close_at_exit(client) -> None:
+    """Close ``client`` when the interpreter exits cleanly (without keeping it alive until then)."""
+    ref = weakref.ref(client)
+
+    def close() -> None:
+        obj = ref()
+        if obj is not None:
+            obj.close()
+
+    atexit.register(close)

@@ -115,7 +115,8 @@ class HealthKeeper:
         for ns in self.naming.namespaces():
             for group in self.naming.groups(ns):
                 for svc in self.naming.service_names(ns, group):
-                    for inst in self.naming.instances(ns, group, svc):
+                    # The watch-fed cache: an unchanged service costs no ZooKeeper read.
+                    for inst in self.naming.cached(ns, group, svc)[0]:
                         source = inst.get("source")
                         if source == Source.HEARTBEAT.value:
                             self._expire(ns, group, svc, inst, now)

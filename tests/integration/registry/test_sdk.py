@@ -163,3 +163,34 @@ def test_snapshot_serves_when_zookeeper_is_unreachable(sdk, tmp_path):
         assert dead.choose("snap")["port"] == 84
     finally:
         dead.close()
+
+
+CLEAN_EXIT = textwrap.dedent("""
+    import sys
+    from shipway.discovery import Discovery
+    d = Discovery(sys.argv[1], session_timeout=30.0, snapshot_dir="")
+    d.register("leaver", "10.9.9.8", 9001)
+    print("registered", flush=True)
+    sys.stdin.readline()
+""")
+
+
+def test_clean_exit_deregisters_at_once(sdk, zk_hosts):
+    """No explicit close: the interpreter's exit closes the client; no 30 s session timeout to wait."""
+    import time
+    watcher = sdk()
+    watcher.subscribe("leaver", lambda insts: None)
+    proc = subprocess.Popen([sys.executable, "-c", CLEAN_EXIT, zk_hosts], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "registered"
+        wait_for(lambda: len(watcher.instances("leaver")) == 1, message="registered")
+        t0 = time.monotonic()
+        proc.stdin.close()
+        proc.wait(timeout=20)
+        wait_for(lambda: watcher.instances("leaver", healthy_only=False) == [], timeout=10, message="gone")
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

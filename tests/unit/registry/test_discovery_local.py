@@ -72,3 +72,18 @@ def test_a_failing_subscriber_does_not_stop_others(tmp_path):
     d.subscribe("svc", got.append)
     d._publish(d.key("svc"), [_inst("a")], 0.0)
     assert len(got) == 1
+
+
+def test_http_mode_serves_the_snapshot_when_the_server_is_down(tmp_path):
+    from shipway.core import launcher
+    from shipway.discovery import HttpDiscovery
+
+    Snapshots(tmp_path).save("public", "DEFAULT_GROUP", "svc", {"instances": [_inst("a")], "protectThreshold": 0})
+    d = HttpDiscovery(f"http://127.0.0.1:{launcher.free_port()}", "t", snapshot_dir=str(tmp_path),
+                      poll_interval=0.05, timeout=0.5)
+    try:
+        d.first_load_timeout = 0.2
+        assert [i["instanceId"] for i in d.instances("svc")] == ["a"]
+        assert d.choose("svc")["instanceId"] == "a"
+    finally:
+        d.close()
