@@ -36,7 +36,7 @@ def schema_json():
 @bp.post("/pipelines/lint")
 @requires("viewer")
 def lint():
-    """Validate a pipeline file sent as the raw body (YAML); 200 with ok or 422 with every error."""
+    """Validate a pipeline file sent as the raw body (YAML); 200 with ok or 400 with every error."""
     text = request.get_data(as_text=True)
     spec.load(text, request.args.get("file") or ".shipway.yml")
     return jsonify({"ok": True})

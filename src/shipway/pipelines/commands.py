@@ -95,9 +95,10 @@ def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWrit
     stop = threading.Event()
     why = _watch(stop, ctl, deadline, writer, kill)
     try:
-        fd = proc.stdout.fileno()
+        # read1 on the pipe object, not os.read on its fd: under gevent the pipe is cooperative, os.read is not
+        read = getattr(proc.stdout, "read1", None) or proc.stdout.read
         while True:
-            data = os.read(fd, READ_SIZE)
+            data = read(READ_SIZE)
             if not data:
                 break
             writer.write_bytes(data)

@@ -1,0 +1,80 @@
+"""Restart safety against a real `shipway serve`: kill -9, restart on the same data dir.
+
+A run waiting for approval is still waiting and approvable afterwards and then finishes; a run that was
+executing a step is marked interrupted; a run queued while shipway was down runs.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import requests
+
+from support.waiting import wait_for
+
+PIPELINE = """
+stages:
+  - name: first
+    steps: [{run: echo first-stage}]
+  - name: gate
+    kind: approve
+    message: Continue after the restart?
+  - name: last
+    steps: [{run: echo "after-approval $INPUT_NOTE"}]
+"""
+SLOW = """
+stages:
+  - name: slow
+    steps: [{run: 'echo sleeping; sleep 120'}]
+"""
+
+
+def _api(server):
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {server.admin_token()}"
+    return s
+
+
+def _status(s, server, run_id):
+    return s.get(f"{server.url}/api/v1/runs/{run_id}", timeout=5).json()
+
+
+@pytest.mark.zookeeper
+@pytest.mark.slow
+def test_waiting_approval_and_running_run_survive_kill_9(live_server, git_repo):
+    git_repo.commit({".shipway.yml": PIPELINE}, "pipeline")
+    git_repo.push()
+    git_repo.repo.git.checkout("-b", "slow")
+    git_repo.commit({".shipway.yml": SLOW}, "slow pipeline")
+    git_repo.push("slow")
+    s = _api(live_server)
+    r = s.post(f"{live_server.url}/api/v1/projects", json={"name": "app", "repo_url": git_repo.url,
+                                                           "branches": ["main", "slow"]}, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    gate = s.post(f"{live_server.url}/api/v1/runs", json={"project": "app", "branch": "main"}, timeout=10).json()
+    slow = s.post(f"{live_server.url}/api/v1/runs", json={"project": "app", "branch": "slow"}, timeout=10).json()
+    wait_for(lambda: _status(s, live_server, gate["id"])["status"] == "waiting-for-approval", 60,
+             message="run waiting for approval")
+    wait_for(lambda: "sleeping" in s.get(f"{live_server.url}/api/v1/runs/{slow['id']}/logs?format=text",
+                                         timeout=5).text, 60, message="slow step running")
+
+    live_server.stop(signal.SIGKILL)
+    live_server.start()
+    s = _api(live_server)
+    queued = s.post(f"{live_server.url}/api/v1/runs", json={"project": "app", "branch": "main"}, timeout=10).json()
+
+    assert _status(s, live_server, gate["id"])["status"] == "waiting-for-approval"
+    wait_for(lambda: _status(s, live_server, slow["id"])["status"] == "interrupted", 60,
+             message="the killed run marked interrupted")
+    # the gate is adopted by the new executor once the old session expired; approving works in any case
+    r = s.post(f"{live_server.url}/api/v1/runs/{gate['id']}/approvals/gate", json={"decision": "approve"}, timeout=10)
+    assert r.status_code == 200, r.text
+    done = wait_for(lambda: (d := _status(s, live_server, gate["id"]))["status"] in ("succeeded", "failed") and d, 60,
+                    message="approved run finishes after the restart")
+    assert done["status"] == "succeeded", done
+    log = s.get(f"{live_server.url}/api/v1/runs/{gate['id']}/logs?format=text", timeout=5).text
+    assert "first-stage" in log and "after-approval" in log
+    assert log.count("\nfirst-stage\n") == 1  # resumed at the stage boundary, not re-run from the start
+    wait_for(lambda: _status(s, live_server, queued["id"])["status"] == "waiting-for-approval", 60,
+             message="a run queued after the restart runs")
