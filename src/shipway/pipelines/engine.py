@@ -177,6 +177,8 @@ class Engine:
             event = dict(row.event or {})
             if commit and not event.get("commit"):
                 event["commit"] = commit
+            if commit and not event.get("message"):  # manual/cron runs: show what is being built
+                event.update(self.svc.commit_info(project.name, commit))
             with self.store.session() as s:
                 s.execute(update(RunRow).where(RunRow.id == run_id).values(pipeline=pipeline, event=event,
                                                                          params=row.params))
