@@ -1,0 +1,94 @@
+"""The deploy client's rollout logic and rollback against a small fake Kubernetes API (behind KubeClient's interface)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shipway.pipelines import kube
+
+
+class FakeKube(kube.KubeClient):
+    """Answers the few calls the deploy stage makes from an in-memory object table."""
+
+    def __init__(self, objects: dict[str, dict]) -> None:
+        super().__init__("http://fake")
+        self.objects = objects
+        self.calls: list[tuple[str, str, dict | None]] = []
+
+    def _req(self, method, path, **kw):
+        body = json.loads(kw["data"]) if kw.get("data") else None
+        self.calls.append((method, path, body))
+        if method == "GET":
+            if path.endswith("/replicasets"):
+                return {"items": [o for p, o in self.objects.items() if "/replicasets/" in p]}
+            return self.objects[path]
+        if method == "PATCH":
+            obj = self.objects.setdefault(path, {"metadata": {}})
+            obj.setdefault("spec", {}).update(body.get("spec", {}))
+            return obj
+        raise AssertionError(method)
+
+
+def dep(gen=2, observed=2, replicas=2, updated=2, available=2, total=2, conditions=()):
+    return {"metadata": {"name": "web", "uid": "u1", "generation": gen,
+                         "annotations": {kube.REVISION: "2"}},
+            "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "updatedReplicas": updated, "availableReplicas": available,
+                       "replicas": total, "conditions": list(conditions)}}
+
+
+def test_rollout_state_like_kubectl():
+    assert kube.rollout_state(dep())[0] == "done"
+    assert kube.rollout_state(dep(observed=1))[0] == "progressing"
+    assert kube.rollout_state(dep(updated=1))[0] == "progressing"
+    assert kube.rollout_state(dep(total=3))[0] == "progressing"
+    assert kube.rollout_state(dep(available=1))[0] == "progressing"
+    failed = dep(conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}])
+    assert kube.rollout_state(failed)[0] == "failed"
+
+
+def test_rollback_uses_previous_revision_template_without_hash():
+    def rs(name, rev, image):
+        return {"metadata": {"name": name, "annotations": {kube.REVISION: str(rev)},
+                             "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "u1"}]},
+                "spec": {"template": {"metadata": {"labels": {"app": "web", "pod-template-hash": "abc"}},
+                                      "spec": {"containers": [{"name": "app", "image": image}]}}}}
+    objs = {"/apis/apps/v1/namespaces/default/deployments/web": dep(),
+            "/apis/apps/v1/namespaces/default/replicasets/web-1": rs("web-1", 1, "app:old"),
+            "/apis/apps/v1/namespaces/default/replicasets/web-2": rs("web-2", 2, "app:new")}
+    client = FakeKube(objs)
+    lines: list[str] = []
+    assert kube.rollback(client, "default", "web", lines.append)
+    method, path, body = client.calls[-1]
+    assert method == "PATCH" and path.endswith("/deployments/web")
+    tmpl = body["spec"]["template"]
+    assert tmpl["spec"]["containers"][0]["image"] == "app:old"
+    assert "pod-template-hash" not in tmpl["metadata"]["labels"]
+
+
+def test_wait_rollout_failure_and_set_image():
+    objs = {"/apis/apps/v1/namespaces/default/deployments/web":
+            dep(conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}])}
+    with pytest.raises(kube.KubeError):
+        kube.wait_rollout(FakeKube(objs), "default", "web", 5, lambda _l: None, lambda: False, interval=0.01)
+    d = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x"},
+                                                                            {"name": "side", "image": "y"}]}}}}
+    assert kube.set_image(d, "reg/app:1", "app") == 1
+    assert [c["image"] for c in d["spec"]["template"]["spec"]["containers"]] == ["reg/app:1", "y"]
+    assert kube.set_image(d, "reg/app:2", None) == 2
+
+
+def test_apply_is_server_side_apply():
+    client = FakeKube({})
+    sent = {}
+
+    def capture(method, path, **kw):
+        sent.update(method=method, path=path, **kw)
+        return {}
+    client._req = capture
+    client.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "ns"}})
+    assert sent["method"] == "PATCH" and sent["path"] == "/api/v1/namespaces/ns/services/web"
+    assert sent["params"] == {"fieldManager": "shipway", "force": "true"}
+    assert sent["headers"]["Content-Type"] == "application/apply-patch+yaml"
