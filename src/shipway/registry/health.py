@@ -8,6 +8,8 @@ Rules (Nacos's, see docs/discovery.md):
 
 * heartbeat instances (registered over HTTP as ephemeral): unhealthy after 15 s without a beat,
   removed after 30 s (``preserved.heart.beat.timeout`` / ``preserved.ip.delete.timeout`` override);
+  silence is counted from when this server became leader / reconnected at the earliest, so an outage
+  of ZooKeeper or a change of leader does not sweep away clients whose beats could not land;
 * persistent instances: a TCP connect (or HTTP GET, metadata ``shipway.health.check=http``) every
   ``check_interval`` seconds; unhealthy after ``unhealthy_after`` failures in a row, healthy again after
   ``healthy_after`` successes; metadata ``shipway.health.check=none`` (and orchestrator-managed
@@ -56,11 +58,14 @@ class HealthKeeper:
         self._pool: ThreadPoolExecutor | None = None
         self._probes: dict[str, _Probe] = {}
         self._lock = threading.Lock()
+        # Beats are counted from this moment at the earliest: after an outage or a change of leader,
+        # clients whose beats could not land are not removed for silence that was not theirs.
+        self._grace_from: float | None = None
 
     # -- component --------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="naming-check")
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="naming-check")
         self._thread = threading.Thread(target=self._run, name="naming-health", daemon=True)
         self._thread.start()
 
@@ -82,7 +87,11 @@ class HealthKeeper:
         while not self._stop.wait(self.tick):
             try:
                 if self.is_leader():
+                    if self._grace_from is None:
+                        self._grace_from = time.time()
                     self.sweep()
+                else:
+                    self._grace_from = None
             except ShipwayError as e:
                 log.warning("naming health sweep: %s", e.message)
             except KazooException as e:
@@ -94,6 +103,7 @@ class HealthKeeper:
         """Take or confirm leadership (an ephemeral znode owned by this server's session)."""
         zk = self.ctx.kazoo
         if not zk.connected:
+            self._grace_from = None
             return False
         me = zk.client_id[0]
         try:
@@ -131,6 +141,8 @@ class HealthKeeper:
     def _expire(self, ns: str, group: str, svc: str, inst: dict, now: float) -> None:
         iid = inst["instanceId"]
         last = self.naming.last_beat(ns, group, svc, iid) or float(inst.get("registeredAt") or now)
+        if self._grace_from is not None:
+            last = max(last, self._grace_from)
         _, unhealthy_after, delete_after = model.beat_timing(inst)
         age = now - last
         try:

@@ -87,3 +87,19 @@ def _closed_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def test_silence_counts_from_leadership_at_the_earliest(ctx, naming):
+    """After an outage or a change of leader, beats that could not land are not held against clients."""
+    import time
+    k = HealthKeeper(ctx, naming)
+    md = {"preserved.heart.beat.timeout": "1000", "preserved.ip.delete.timeout": "2000"}
+    naming.register_instance("grace", "10.2.1.1", 80, ephemeral=True, metadata=md)
+    now = time.time() + 60  # the last beat is a minute old...
+    k._grace_from = now - 0.5  # ...but this server only leads since half a second
+    k.sweep(now)
+    assert _one(naming, "grace")["healthy"]
+    k.sweep(now + 1.0)
+    assert not _one(naming, "grace")["healthy"]
+    k.sweep(now + 2.0)
+    assert _one(naming, "grace") is None
