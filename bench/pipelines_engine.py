@@ -1,0 +1,79 @@
+"""Pipelines benchmarks (in-process engine on a temp data dir, in-memory queue; the issue's ratios).
+
+1. engine overhead: a 20-step pipeline of `true` on the host vs the same 20 commands in one shell script;
+2. log throughput: a step printing 100 MB with masking on vs the same command to /dev/null.
+Run: .venv/bin/python bench/pipelines_engine.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from shipway.core.context import Context  # noqa: E402
+from shipway.core.settings import load_settings  # noqa: E402
+from shipway.pipelines import models, project_models  # noqa: E402,F401
+from shipway.pipelines.executor import Executor  # noqa: E402
+from shipway.pipelines.projects import ProjectService  # noqa: E402
+from shipway.pipelines.queue import MemoryRunQueue  # noqa: E402
+from shipway.pipelines.service import PipelineService  # noqa: E402
+from support.gitrepo import GitRepo  # noqa: E402
+
+LOG_CMD = "yes 'shipway log line with a token SECRET-abcdef-123456 inside it and more text' | head -c 100000000"
+
+
+def run_pipeline(svc, text: str, git: GitRepo, name: str) -> float:
+    git.commit({".shipway.yml": text}, name)
+    git.push()
+    svc.ctx.services["projects"].add(name, git.url, branches=["main"], secrets={"tok": "SECRET-abcdef-123456"})
+    r = svc.start_run(name, event=None, trigger="manual", params={"branch": "main"})
+    while svc.run(r["id"])["status"] not in ("succeeded", "failed"):
+        time.sleep(0.01)
+    d = svc.run(r["id"], full=True)
+    assert d["status"] == "succeeded", d
+    steps = [sp for st in d["stages"] for sp in st["steps"]]
+    return sum(sp["duration"] for sp in steps), d
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="shipway-bench-"))
+    ctx = Context.from_settings(load_settings({"data_dir": str(tmp / "data"), "secret_key": "x" * 32,
+                                               "zk": "127.0.0.1:1", "registry": "127.0.0.1:1"}, env={}))
+    ctx.store.create_all()
+    ctx.services["projects"] = ProjectService(ctx.store, "k" * 32, None)
+    svc = PipelineService(ctx, MemoryRunQueue())
+    ex = Executor(svc)
+    ex.start()
+    git = GitRepo(tmp / "git")
+    # 1. 20 x `true`: whole run wall time (queue → end) vs a 20-line shell script
+    steps = "\n".join("      - argv: ['true']" for _ in range(20))
+    t0 = time.perf_counter()
+    run_pipeline(svc, f"stages:\n  - name: s\n    steps:\n{steps}\n", git, "overhead")
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-c", "\n".join(["true"] * 20)], check=True)
+    ref = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_pipeline(svc, "stages:\n  - name: s\n    steps:\n      - argv: ['true']\n", git, "warm")
+    one = time.perf_counter() - t0
+    print(f"engine overhead, 20 host steps of `true`: whole run {ours * 1000:.0f} ms (incl. git read of the "
+          f"pipeline; a 1-step run takes {one * 1000:.0f} ms) vs shell script {ref * 1000:.1f} ms")
+    # 2. 100 MB log with masking
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-c", LOG_CMD + " > /dev/null"], check=True)
+    ref = time.perf_counter() - t0
+    step_time, d = run_pipeline(svc, f"stages:\n  - name: s\n    environment: {{T: {{from_secret: tok}}}}\n"
+                                f"    steps:\n      - run: \"{LOG_CMD}\"\n", git, "logs")
+    print(f"log throughput, 100 MB with masking: step {step_time:.2f} s vs same command to /dev/null {ref:.2f} s "
+          f"→ {step_time / ref:.2f}x")
+    ex.stop()
+    ctx.close()
+
+
+if __name__ == "__main__":
+    main()
