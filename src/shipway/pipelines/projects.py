@@ -274,11 +274,7 @@ class ProjectService:
 
     # -- outgoing notifications ---------------------------------------------
     def notify(self, name: str, event: str, payload: dict) -> None:
-        """POST ``payload`` to the project's ``notify_url`` in the background (never raises).
-
-        When the project has ``status_api`` and ``payload`` (or ``payload["run"]``) carries ``commit``
-        and ``status``, the run's state is also reported to the forge as a commit status.
-        """
+        """POST ``payload`` to the project's ``notify_url`` in the background (never raises)."""
         if self.notifier is not None:
             self.notifier.notify(self, name, event, payload)
 

@@ -15,15 +15,13 @@ bp = Blueprint("webhooks", __name__)
 @csrf_exempt
 def receive(forge: str, project: str):
     """A forge's delivery; authenticated by the forge's signature, not by a login."""
-    from shipway.pipelines.projects_api import base_url
-
     receiver = context().services["webhook_receiver"]
     length = request.content_length
     body = None
     if length is None or length <= receiver.max_body:
         body = request.stream.read(receiver.max_body + 1)
     status, answer = receiver.handle(forge, project, request.headers, body, length,
-                                     content_type=request.mimetype, base_url=base_url())
+                                     content_type=request.mimetype)
     resp = jsonify(answer)
     resp.status_code = status
     if answer.get("run_url"):

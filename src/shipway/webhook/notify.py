@@ -47,7 +47,7 @@ class Notifier:
         self._stopping = threading.Event()
 
     def notify(self, projects, name: str, event: str, payload: dict) -> None:
-        """Queue one notification (and a commit status when configured); returns at once, never raises."""
+        """Queue one notification; returns at once, never raises."""
         try:
             project = projects.get(name)
             if project.notify_url:
@@ -59,10 +59,6 @@ class Notifier:
                            "X-Shipway-Event": event, "X-Shipway-Delivery": delivery,
                            "X-Shipway-Signature": "sha256=" + hmac_hex(secret, body)}
                 self._enqueue((project.notify_url, headers, body, name, event))
-            run = payload.get("run") if isinstance(payload.get("run"), dict) else payload
-            if project.status_api and isinstance(run, dict) and run.get("commit") and run.get("status"):
-                self.report_status(projects, name, commit=str(run["commit"]), state=str(run["status"]),
-                                   target_url=str(run.get("url") or ""), description=f"shipway: {event}")
         except Exception:  # noqa: BLE001 - notifications must never break the caller
             log.exception("cannot queue notification %s for project %s", event, name)
 

@@ -44,8 +44,7 @@ class Receiver:
         self.forges: dict[str, Forge] = all_forges()
 
     def handle(self, forge_name: str, project_name: str, headers, body: bytes | None,
-               content_length: int | None, content_type: str = "application/json",
-               base_url: str = "") -> tuple[int, dict]:
+               content_length: int | None, content_type: str = "application/json") -> tuple[int, dict]:
         """Handle one delivery; returns ``(http status, JSON answer)`` or raises a ShipwayError."""
         forge = self.forges.get(forge_name)
         if forge is None:
@@ -83,15 +82,14 @@ class Receiver:
         if len(events) == 1 and events[0].kind == "ping":
             self.deliveries.record(**rec, kind="ping", status=S.IGNORED, http_status=200, reason="ping")
             return 200, {"status": "pong", "delivery": delivery}
-        return self._start(rec, delivery, events, project, base_url)
+        return self._start(rec, delivery, events, project)
 
     # -- runs ----------------------------------------------------------------
-    def _start(self, rec: dict, delivery: str, events: list[PushEvent], project,
-               base_url: str) -> tuple[int, dict]:
+    def _start(self, rec: dict, delivery: str, events: list[PushEvent], project) -> tuple[int, dict]:
         results: list[dict[str, Any]] = []
         for i, ev in enumerate(events):
             key = f"webhook:{rec['forge']}:{rec['project']}:{delivery}" + (f":{i}" if len(events) > 1 else "")
-            results.append(self._start_one(rec, ev, key, project, base_url))
+            results.append(self._start_one(rec, ev, key, project))
         runs = [r["run"] for r in results if r.get("run")]
         statuses = {r["status"] for r in results}
         status = "queued" if "queued" in statuses else ("duplicate" if "duplicate" in statuses else "ignored")
@@ -102,7 +100,7 @@ class Receiver:
             body["reason"] = results[0]["reason"]
         return 202, body
 
-    def _start_one(self, rec: dict, ev: PushEvent, key: str, project, base_url: str) -> dict[str, Any]:
+    def _start_one(self, rec: dict, ev: PushEvent, key: str, project) -> dict[str, Any]:
         base = dict(rec, delivery_id=ev.delivery_id, kind=ev.kind, ref=ev.ref, commit=ev.commit)
         out: dict[str, Any] = {"ref": ev.ref, "kind": ev.kind}
         if ev.kind == "delete":
@@ -134,11 +132,6 @@ class Receiver:
         self.deliveries.record(**base, status=S.DUPLICATE if dup else S.QUEUED, http_status=202,
                                run_ids=[str(run.get("id"))], reason="same delivery id as an earlier one" if dup
                                else "")
-        if not dup and project.status_api:
-            url = str(info.get("url") or "")
-            self.services["projects"].report_status(
-                rec["project"], commit=ev.commit, state="queued", description="shipway: run queued",
-                target_url=base_url + url if url.startswith("/") else url)
         return dict(out, status="duplicate" if dup else "queued", run=info)
 
 

@@ -98,8 +98,8 @@ def test_commit_status_reported_github_style(svc):
         api = h.url.rsplit("/", 1)[0] + "/repos/team/app"
         svc.add("app", "/srv/app.git", status_api=api, credentials={"token": "ghp-token-value"})
         sha = "366701fde727cb7a9e7f21eb88264f59f6f9b89c"
-        svc.notify("app", "run.succeeded", {"run": {"id": "r1", "commit": sha, "status": "succeeded",
-                                                    "url": "http://shipway.invalid/runs/r1"}})
+        svc.report_status("app", commit=sha, state="succeeded", target_url="http://shipway.invalid/runs/r1",
+                          description="shipway: run.succeeded")
         svc.report_status("app", commit=sha, state="running")
         svc.report_status("app", commit="not-a-sha", state="running")      # ignored
         wait_for(lambda: len(h.received) == 2, 10, message="two statuses")
@@ -111,23 +111,3 @@ def test_commit_status_reported_github_style(svc):
     finally:
         h.close()
 
-
-def test_webhook_reports_pending_status(unit_app, unit_ctx, svc):
-    from unit.webhook.conftest import Sender, fixture_bytes
-    from unit.webhook.fakes import FakePipelines
-    unit_ctx.services["pipelines"] = FakePipelines()
-    h = Hook()
-    try:
-        svc.add("demo", "/srv/app.git", webhook_secret=SECRET, status_api=h.url.rsplit("/", 1)[0] + "/repos/t/a")
-        send = Sender(unit_app.test_client())
-        send("github", fixture_bytes("github-push.json"), "push", delivery="x1")
-        send("github", fixture_bytes("github-push.json"), "push", delivery="x1")   # duplicate: no second status
-        wait_for(lambda: h.received, 10, message="the pending status")
-        headers, body = h.received[0]
-        assert headers["Path"] == "/repos/t/a/statuses/366701fde727cb7a9e7f21eb88264f59f6f9b89c"
-        assert json.loads(body)["state"] == "pending"
-        assert json.loads(body)["target_url"] == "http://localhost/runs/run-1"
-        svc.notifier.stop()
-        assert len(h.received) == 1
-    finally:
-        h.close()
