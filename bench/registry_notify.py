@@ -7,7 +7,7 @@ subscriber has reported it: an SDK registration (``Discovery.register``) and a r
 ``create``. Latency = subscriber's wall clock at the callback − driver's wall clock just before the
 change (same machine). Target: SDK p99 ≤ 1.5× the raw floor's p99.
 
-    .venv/bin/python bench/registry_notify.py [--subscribers 10] [--changes 40]
+    .venv/bin/python bench/registry_notify.py [--subscribers 10] [--changes 100]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ sys.stdin.read()
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subscribers", type=int, default=10)
-    ap.add_argument("--changes", type=int, default=40)
+    ap.add_argument("--changes", type=int, default=100)
     args = ap.parse_args()
     from kazoo.client import KazooClient
     from shipway.discovery import Discovery

@@ -16,59 +16,22 @@ sessions is deleted first, one owned by another live session is waited out (no d
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import queue
 import threading
 import time
-import weakref
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from kazoo.protocol.states import EventType
 
 from shipway.discovery.base import DiscoveryBase, Key
+from shipway.discovery.registration import Registration, _close_at_exit
 from shipway.registry import model, paths
 from shipway.registry.model import DEFAULT_CLUSTER, Source
 
 log = logging.getLogger(__name__)
-
-
-class Registration:
-    """One registered instance; a context manager that deregisters on exit."""
-
-    def __init__(self, owner: "Discovery", key: Key, instance: dict) -> None:
-        self.owner, self.key, self.instance = owner, key, instance
-        self.path = paths.instance(key[0], key[1], key[2], instance["instanceId"])
-        self.active = True
-        self.registered = threading.Event()
-
-    @property
-    def instance_id(self) -> str:
-        return self.instance["instanceId"]
-
-    def update(self, *, weight: float | None = None, enabled: bool | None = None, healthy: bool | None = None,
-               metadata: dict | None = None) -> None:
-        """Change this instance's record (kept across re-registrations)."""
-        if weight is not None:
-            self.instance["weight"] = model.check_weight(weight)
-        if enabled is not None:
-            self.instance["enabled"] = bool(enabled)
-        if healthy is not None:
-            self.instance["healthy"] = bool(healthy)
-        if metadata is not None:
-            self.instance["metadata"] = model.check_metadata(metadata)
-        self.owner._push(self)
-
-    def deregister(self) -> None:
-        self.owner.deregister(self)
-
-    def __enter__(self) -> "Registration":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.deregister()
 
 
 class Discovery(DiscoveryBase):
@@ -345,14 +308,3 @@ class Discovery(DiscoveryBase):
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def _close_at_exit(client) -> None:
-    """Close ``client`` when the interpreter exits cleanly (without keeping it alive until then)."""
-    ref = weakref.ref(client)
-
-    def close() -> None:
-        obj = ref()
-        if obj is not None:
-            obj.close()
-
-    atexit.register(close)

@@ -61,7 +61,7 @@ class HttpDiscovery(DiscoveryBase):
         self._next_beat = 0.0
         self._thread = threading.Thread(target=self._loop, name="discovery-http", daemon=True)
         self._thread.start()
-        from shipway.discovery.client import _close_at_exit
+        from shipway.discovery.registration import _close_at_exit
         _close_at_exit(self)
 
     def _req(self, method: str, path: str, **kw) -> requests.Response:
