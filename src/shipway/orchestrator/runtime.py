@@ -1,0 +1,194 @@
+"""Docker operations of the node agent: sandboxes, containers, images, volumes, logs.
+
+A pod is a *sandbox* container (busybox ``sleep``, holding the network
+namespace on the project bridge and the ports published on 127.0.0.1) plus one
+container per pod container joined to it (``network_mode=container:<sandbox>``),
+like the kubelet's pause container: a restarted container keeps the pod's IP
+and host ports. Every container carries labels naming its cluster, pod and
+container, so a restarted agent adopts them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import docker.errors
+
+from shipway.orchestrator.objects import MANAGED_BY, quantity
+
+log = logging.getLogger(__name__)
+SANDBOX_IMAGE = os.environ.get("SHIPWAY_ORCHESTRATOR_SANDBOX_IMAGE", "shipway/busybox:latest")
+L_CLUSTER, L_POD_UID, L_POD, L_NS = (f"{MANAGED_BY}.cluster", f"{MANAGED_BY}.pod-uid", f"{MANAGED_BY}.pod",
+                                     f"{MANAGED_BY}.namespace")
+L_CONTAINER, L_RESTART, L_ROLE = f"{MANAGED_BY}.container", f"{MANAGED_BY}.restart", f"{MANAGED_BY}.role"
+
+
+class ConfigError(Exception):
+    """A container's configuration cannot be built (CreateContainerConfigError)."""
+
+
+class PullError(Exception):
+    """The image is not available (ErrImagePull)."""
+
+
+class Runtime:
+    """Docker calls for one cluster (``cluster_id``) on the project network."""
+
+    def __init__(self, client_factory, *, cluster_id: str, network: str, data_dir: Path,
+                 registry: str | None, extra_labels: dict[str, str] | None = None) -> None:
+        self._client = client_factory
+        self.cluster_id = cluster_id
+        self.network = network
+        self.data_dir = data_dir
+        self.registry = registry
+        self.extra_labels = dict(extra_labels or {})
+
+    @property
+    def docker(self):
+        return self._client()
+
+    def labels(self, pod: dict, role: str, container: str = "", restart: int = 0) -> dict[str, str]:
+        m = pod["metadata"]
+        out = {MANAGED_BY: "true", L_CLUSTER: self.cluster_id, L_POD_UID: m["uid"], L_POD: m["name"],
+               L_NS: m["namespace"], L_ROLE: role, **self.extra_labels}
+        if container:
+            out[L_CONTAINER] = container
+            out[L_RESTART] = str(restart)
+        return out
+
+    def list_all(self) -> list:
+        """Every container of this cluster (running or not)."""
+        return self.docker.containers.list(all=True, filters={"label": f"{L_CLUSTER}={self.cluster_id}"})
+
+    # -- images ---------------------------------------------------------------------
+    def ensure_image(self, image: str, policy: str) -> None:
+        """Make ``image`` present: from the local engine, or pulled from the project registry only."""
+        from_registry = bool(self.registry) and image.startswith(self.registry + "/")
+        present = True
+        try:
+            self.docker.images.get(image)
+        except docker.errors.ImageNotFound:
+            present = False
+        except docker.errors.APIError as e:
+            raise PullError(str(e)) from e
+        if present and not (policy == "Always" and from_registry):
+            return
+        if policy == "Never" and not present:
+            raise PullError(f'Container image "{image}" is not present with pull policy of Never')
+        if not from_registry:
+            if present:
+                return
+            raise PullError(f'image "{image}" is not in the local Docker Engine and is not from the project '
+                            f'registry {self.registry}; shipway never pulls from Docker Hub')
+        repo, _, tag = image.rpartition(":") if ":" in image.rpartition("/")[2] else (image, "", "latest")
+        try:
+            self.docker.images.pull(repo, tag=tag or "latest")
+        except docker.errors.APIError as e:
+            if present:
+                return  # a stale local copy beats no pod at all
+            raise PullError(f'failed to pull image "{image}": {e.explanation or e}') from e
+
+    # -- sandbox -------------------------------------------------------------------
+    def create_sandbox(self, pod: dict, env_ports: list[int]):
+        m = pod["metadata"]
+        ports = {f"{p}/tcp": ("127.0.0.1", None) for p in env_ports}
+        name = f"shipway_POD_{m['name']}_{m['namespace']}_{m['uid'][:8]}"
+        self._remove_named(name)
+        c = self.docker.containers.create(
+            SANDBOX_IMAGE, ["sleep", "2147483647"], name=name, hostname=m["name"][:63],
+            labels=self.labels(pod, "sandbox"), network=self.network, ports=ports,
+            extra_hosts={"host.docker.internal": "host-gateway"}, init=False, stop_signal="SIGKILL")
+        c.start()
+        c.reload()
+        return c
+
+    @staticmethod
+    def sandbox_info(sandbox) -> tuple[str | None, dict[str, int]]:
+        """(pod IP on the project network, {containerPort: 127.0.0.1 port})."""
+        s = sandbox.attrs["NetworkSettings"]
+        ip = next((n.get("IPAddress") for n in (s.get("Networks") or {}).values() if n.get("IPAddress")), None)
+        ports = {}
+        for key, binds in (s.get("Ports") or {}).items():
+            if binds:
+                ports[key.split("/")[0]] = int(binds[0]["HostPort"])
+        return ip, ports
+
+    def _remove_named(self, name: str) -> None:
+        try:
+            self.docker.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    # -- containers -----------------------------------------------------------------
+    def create_container(self, pod: dict, spec: dict, sandbox, restart: int, env: dict[str, str],
+                         mounts: list) -> object:
+        m = pod["metadata"]
+        name = f"shipway_{spec['name']}_{m['name']}_{m['namespace']}_{m['uid'][:8]}_{restart}"
+        self._remove_named(name)
+        limits = (spec.get("resources") or {}).get("limits") or {}
+        kw = {}
+        if "cpu" in limits:
+            kw["nano_cpus"] = int(quantity(limits["cpu"]) * 1e9)
+        if "memory" in limits:
+            kw["mem_limit"] = int(quantity(limits["memory"]))
+        command = [expand(x, env) for x in spec.get("command") or []] or None
+        args = [expand(x, env) for x in spec.get("args") or []] or None
+        create = dict(name=name, labels=self.labels(pod, "container", spec["name"], restart), environment=env,
+                      network_mode=f"container:{sandbox.id}", mounts=mounts, working_dir=spec.get("workingDir"),
+                      init=True, detach=True, **kw)  # docker-init as PID 1 passes SIGTERM on
+        if command:
+            create["entrypoint"] = command
+            create["command"] = args or []
+        elif args:
+            create["command"] = args
+        c = self.docker.containers.create(spec["image"], **create)
+        c.start()
+        return c
+
+    def volume_mounts(self, pod: dict, spec: dict, files: dict[str, dict[str, bytes]]) -> list:
+        """Bind mounts for ``volumeMounts``; ``files`` maps volume name → {path: content} (configMap/secret)."""
+        from docker.types import Mount
+        base = self.data_dir / "pods" / pod["metadata"]["uid"] / "volumes"
+        mounts = []
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        for vm in spec.get("volumeMounts") or []:
+            vol = volumes[vm["name"]]
+            vdir = base / vm["name"]
+            if vm["name"] in files:
+                tmp = vdir.with_name(vdir.name + ".new")
+                shutil.rmtree(tmp, ignore_errors=True)
+                for rel, content in files[vm["name"]].items():
+                    p = tmp / rel
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    p.write_bytes(content)
+                    p.chmod(((vol.get("configMap") or vol.get("secret") or {}).get("defaultMode")) or 0o644)
+                shutil.rmtree(vdir, ignore_errors=True)
+                tmp.rename(vdir)
+            else:
+                vdir.mkdir(parents=True, exist_ok=True)
+                vdir.chmod(0o777)
+            source = vdir / vm["subPath"] if vm.get("subPath") else vdir
+            mounts.append(Mount(vm["mountPath"], str(source), type="bind", read_only=bool(vm.get("readOnly"))
+                                or vm["name"] in files))
+        return mounts
+
+    def remove_pod_dir(self, uid: str) -> None:
+        shutil.rmtree(self.data_dir / "pods" / uid, ignore_errors=True)
+
+
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion (``$$(VAR)`` escapes)."""
+    out = _VAR.sub(lambda mt: env.get(mt.group(1), mt.group(0)), value.replace("$$(", "\0"))
+    return out.replace("\0", "$(")
+
+
+def b64(value: str) -> bytes:
+    return base64.b64decode(value)
