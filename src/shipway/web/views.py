@@ -53,10 +53,38 @@ def logout():
     return redirect(url_for("web.login"))
 
 
+#: Where each page sits in the navigation, whatever order the parts register in.
+NAV_ORDER = ["web.dashboard", "projects.index", "pipelines.runs", "pipelines.approvals", "deployments.index",
+             "services.index", "configs.index"]
+
+
+def _section(fn):
+    """Run one dashboard query; a failing part shows its error instead of breaking the page."""
+    try:
+        return fn(), None
+    except Exception as e:  # noqa: BLE001 - the dashboard must render even when a part is down
+        return None, str(e) or e.__class__.__name__
+
+
+def dashboard_data(ctx) -> dict:
+    """Everything the dashboard shows, read through the parts' public services."""
+    svc = ctx.services
+    data: dict = {}
+    if "projects" in svc:
+        data["projects"], data["projects_error"] = _section(lambda: [p.to_dict() for p in svc["projects"].list()])
+    if "pipelines" in svc:
+        data["runs"], data["runs_error"] = _section(lambda: svc["pipelines"].list_runs(size=10))
+        data["approvals"], _ = _section(lambda: svc["pipelines"].pending_approvals())
+    if "orchestrator" in svc:
+        data["deployments"], data["deployments_error"] = _section(lambda: svc["orchestrator"].list_deployments())
+    return data
+
+
 @bp.get("/")
 def dashboard():
-    ok, checks = readiness(context())
-    return render_template("dashboard.html", ready=ok, checks=checks)
+    ctx = context()
+    ok, checks = readiness(ctx)
+    return render_template("dashboard.html", ready=ok, checks=checks, **dashboard_data(ctx))
 
 
 def register(app: Flask, ctx) -> None:
@@ -65,7 +93,9 @@ def register(app: Flask, ctx) -> None:
     @app.context_processor
     def _globals():
         ident = current_identity()
-        nav = [(e, label) for e, label, role in NAV if ident is not None and ident.can(role)]
+        order = {e: i for i, e in enumerate(NAV_ORDER)}
+        visible = [(e, label) for e, label, role in NAV if ident is not None and ident.can(role)]
+        nav = sorted(visible, key=lambda item: order.get(item[0], len(order)))
         return {"identity": ident, "nav": nav, "version": __version__}
 
     app.register_blueprint(bp)
