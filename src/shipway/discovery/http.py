@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from urllib.parse import quote
 
 import requests
 
@@ -32,6 +33,21 @@ class HttpRegistration:
     @property
     def instance_id(self) -> str:
         return self.instance["instanceId"]
+
+    def update(self, *, weight: float | None = None, enabled: bool | None = None, healthy: bool | None = None,
+               metadata: dict | None = None) -> None:
+        """Change this instance's record on the server (same as :meth:`Registration.update`)."""
+        body = {}
+        if weight is not None:
+            body["weight"] = self.instance["weight"] = model.check_weight(weight)
+        if enabled is not None:
+            body["enabled"] = self.instance["enabled"] = bool(enabled)
+        if healthy is not None:
+            body["healthy"] = self.instance["healthy"] = bool(healthy)
+        if metadata is not None:
+            body["metadata"] = self.instance["metadata"] = model.check_metadata(metadata)
+        self.owner._req("PATCH", f"/api/v1/naming/instances/{quote(self.instance_id, safe='')}",
+                        params={"namespace": self.key[0]}, json=body)
 
     def deregister(self) -> None:
         self.owner.deregister(self)

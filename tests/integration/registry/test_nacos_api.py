@@ -151,3 +151,16 @@ def test_openapi_lists_the_naming_paths(app):
     doc = app.test_client().get("/api/v1/openapi.json").json
     assert "/api/v1/naming/services/{name}/instances" in doc["paths"]
     assert "NamingInstance" in doc["components"]["schemas"]
+
+
+def test_protect_threshold_on_the_list(nacos, naming):
+    nacos.post(f"{NS}/service", data={"serviceName": "guarded", "protectThreshold": "0.5"})
+    for n, healthy in ((1, "true"), (2, "false"), (3, "false")):
+        nacos.post(f"{NS}/instance", data={"serviceName": "guarded", "ip": f"14.0.0.{n}", "port": "80",
+                                           "ephemeral": "false", "healthy": healthy,
+                                           "metadata": '{"shipway.health.check":"none"}'})
+    body = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded", "healthyOnly": "true"}).json
+    assert body["reachProtectionThreshold"] is True and len(body["hosts"]) == 3
+    nacos.put(f"{NS}/service", data={"serviceName": "guarded", "protectThreshold": "0"})
+    body = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded", "healthyOnly": "true"}).json
+    assert body["reachProtectionThreshold"] is False and [h["ip"] for h in body["hosts"]] == ["14.0.0.1"]

@@ -35,6 +35,9 @@ def test_http_mode_cli_and_page(live_server, tmp_path, sdk):
         wait_for(lambda: len(http.instances("mixed")) == 2, timeout=10, message="HTTP client sees both")
         wait_for(lambda: len(zk_client.instances("mixed")) == 2, timeout=10, message="ZK client sees both")
         assert http.choose("mixed", strategy="round_robin")["port"] in (7001, 7002)
+        reg.update(weight=3, metadata={"v": "2"})
+        wait_for(lambda: any(i["port"] == 7001 and i["weight"] == 3 and i["metadata"] == {"v": "2"}
+                             for i in zk_client.instances("mixed")), message="HTTP-mode update seen over ZooKeeper")
         # beats keep the HTTP instance healthy past its 3 s timeout (the server's timers are running)
         kinds = {}
 
