@@ -96,6 +96,7 @@ def repair_zookeeper(service) -> int:
     for row in rows:
         key = (row.namespace, row.group_name, row.data_id)
         with service._lock(key):  # noqa: SLF001 - same per-config lock as publish
+            service._written.pop(key, None)  # noqa: SLF001
             current, stat = service.read(config_path(*key))
             if current is not None and current.version >= row.version:
                 continue

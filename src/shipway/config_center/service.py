@@ -51,6 +51,9 @@ class ConfigService(history.HistoryQueries):
         self._kazoo = kazoo
         self._locks: dict[tuple[str, str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._known_namespaces: set[str] = {validate.DEFAULT_NAMESPACE}
+        #: key -> (value, znode version) of this server's last successful write (saves a read per publish).
+        self._written: dict[tuple[str, str, str], tuple[Value, int]] = {}
 
     # -- helpers ---------------------------------------------------------------
     @property
@@ -123,25 +126,35 @@ class ConfigService(history.HistoryQueries):
         type_ = validate.check_type(type)
         validate.check_content(content, type_)
         with self._lock(key):
-            for _attempt in range(5):
-                current, stat = self.read(config_path(*key))
+            for attempt in range(5):
+                # A CAS is always checked against a fresh read, never against the cache.
+                cached = self._written.pop(key, None) if attempt == 0 and cas_md5 is None else None
+                if cached is not None:
+                    # What this server wrote last; the znode-version check below catches anyone else's change.
+                    current, znode_version = cached
+                else:
+                    current, stat = self.read(config_path(*key))
+                    znode_version = stat.version if stat is not None else None
                 self._check_cas(key, current, cas_md5)
                 d, t = (current.desc, list(current.tags)) if current else ("", [])
                 desc_, tags_ = validate.check_meta(d if desc is None else desc, t if tags is None else tags)
                 op = Op.UPDATED if current else Op.CREATED
-                row_id, version = self._begin(key, op, content, type_, desc_, tags_, author, source_ip)
+                row_id, version = self._begin(key, op, content, type_, desc_, tags_, author, source_ip,
+                                              floor=current.version if current else 0)
                 value = Value(content=content, md5=md5_of(content), version=version, type=type_, author=author,
                               time=int(time.time() * 1000), desc=desc_, tags=tuple(tags_))
                 zk = self.zk
                 try:
-                    if stat is None:
+                    if znode_version is None:
                         zk.create(config_path(*key), value.encode(), makepath=True)
+                        new_version = 0
                     else:
-                        zk.set(config_path(*key), value.encode(), version=stat.version)
-                except (NodeExistsError, BadVersionError):
-                    # Another server changed it between our read and write: this version never existed.
+                        new_version = zk.set(config_path(*key), value.encode(), version=znode_version).version
+                except (NodeExistsError, BadVersionError, NoNodeError):
+                    # Changed by someone else since we read it (or since our cached write): this version never
+                    # existed. Re-read and try again (a CAS against a value we really read is a conflict).
                     self._finish(row_id, RowState.ABORTED)
-                    if cas_md5 is not None:
+                    if cas_md5 is not None and cached is None:
                         raise Conflict("config changed concurrently; read it again and retry",
                                        details={"casMd5": cas_md5}) from None
                     continue
@@ -151,6 +164,7 @@ class ConfigService(history.HistoryQueries):
                                       f"{e.__class__.__name__}") from e
                 self._finish(row_id, RowState.COMMITTED, key=key, value=value, action=action,
                              author=author, source_ip=source_ip)
+                self._written[key] = (value, new_version)
                 return {**self.to_dict(key, value), "op": op.value}
         raise Conflict("config kept changing concurrently; retry")
 
@@ -159,12 +173,13 @@ class ConfigService(history.HistoryQueries):
         """Delete a config (recorded as a ``deleted`` version); :class:`NotFound` if it does not exist."""
         key = self.key(namespace, group, data_id)
         with self._lock(key):
+            self._written.pop(key, None)
             current, stat = self.read(config_path(*key))
             if current is None:
                 raise NotFound(f"config {'/'.join(key)} does not exist")
             self._check_cas(key, current, cas_md5)
             row_id, version = self._begin(key, Op.DELETED, "", current.type, current.desc, list(current.tags),
-                                          author, source_ip)
+                                          author, source_ip, floor=current.version)
             zk = self.zk
             try:
                 zk.delete(config_path(*key), version=stat.version)
@@ -199,33 +214,40 @@ class ConfigService(history.HistoryQueries):
 
     # -- the SQL side of the protocol --------------------------------------------
     def _begin(self, key, op: Op, content: str, type_: str, desc: str, tags: list[str], author: str,
-               source_ip: str) -> tuple[int, int]:
-        """Step 1: commit a pending row with the next version; returns ``(row id, version)``."""
+               source_ip: str, floor: int = 0) -> tuple[int, int]:
+        """Step 1: commit a pending row with the next version (above every row and above ``floor``, the
+        version ZooKeeper holds); returns ``(row id, version)``.
+
+        SQLAlchemy Core, not the ORM: this is the hot path of every publish.
+        """
         ns, group, data_id = key
-        with self.store.session() as s:
-            self._ensure_namespace(s, ns)
-            last = s.scalar(select(func.max(ConfigHistory.version)).where(
-                ConfigHistory.namespace == ns, ConfigHistory.group_name == group,
-                ConfigHistory.data_id == data_id)) or 0
-            row = ConfigHistory(namespace=ns, group_name=group, data_id=data_id, version=last + 1, op=op.value,
-                                state=RowState.PENDING.value, content=content, md5=md5_of(content) if content
-                                else "", type=type_, description=desc, tags=",".join(tags), author=author,
-                                source_ip=source_ip)
-            s.add(row)
-            s.flush()
-            return row.id, row.version
+        if ns not in self._known_namespaces:
+            with self.store.session() as s:
+                self._ensure_namespace(s, ns)
+            self._known_namespaces.add(ns)
+        h = ConfigHistory.__table__
+        with self.store.engine.begin() as conn:
+            last = conn.execute(select(func.max(h.c.version)).where(
+                h.c.namespace == ns, h.c.group_name == group, h.c.data_id == data_id)).scalar() or 0
+            last = max(last, floor)
+            result = conn.execute(h.insert().values(
+                namespace=ns, group_name=group, data_id=data_id, version=last + 1, op=op.value,
+                state=RowState.PENDING.value, content=content, md5=md5_of(content) if content else "", type=type_,
+                description=desc, tags=",".join(tags), author=author, source_ip=source_ip, created_at=utcnow()))
+            return result.inserted_primary_key[0], last + 1
 
     def _finish(self, row_id: int, state: RowState, *, key=None, value: Value | None = None, action: str = "",
                 author: str = "", source_ip: str = "", version: int = 0) -> None:
         """Step 3: mark the row; for a commit also update the index and the audit log (one transaction)."""
-        with self.store.session() as s:
-            row = s.get(ConfigHistory, row_id)
-            row.state = state.value
+        with self.store.engine.begin() as conn:
+            conn.execute(ConfigHistory.__table__.update().where(ConfigHistory.__table__.c.id == row_id)
+                         .values(state=state.value))
             if state is RowState.COMMITTED:
-                apply_index(s, key, value, version=version)
-                s.add(ConfigAudit(actor=author, source_ip=source_ip, action=action, namespace=key[0],
-                                  group_name=key[1], data_id=key[2], version=value.version if value else version,
-                                  detail=f"md5={value.md5}" if value else "deleted"))
+                index_core(conn, key, value)
+                conn.execute(ConfigAudit.__table__.insert().values(
+                    at=utcnow(), actor=author, source_ip=source_ip, action=action, namespace=key[0],
+                    group_name=key[1], data_id=key[2], version=value.version if value else version,
+                    detail=f"md5={value.md5}" if value else "deleted"))
 
     def _settle_after_failure(self, key, row_id: int, version: int) -> None:
         """After a failed ZooKeeper write, decide the pending row if ZooKeeper can tell; else leave it
@@ -325,6 +347,22 @@ def apply_index(s, key, value: Value | None, *, version: int = 0) -> None:
     item.size = len(value.content.encode("utf-8"))
     item.description, item.tags, item.author = value.desc, ",".join(value.tags), value.author
     item.updated_at = utcnow()
+
+
+def index_core(conn, key, value: Value | None) -> None:
+    """:func:`apply_index` in SQLAlchemy Core, inside the caller's transaction."""
+    t = ConfigItem.__table__
+    where = (t.c.namespace == key[0]) & (t.c.group_name == key[1]) & (t.c.data_id == key[2])
+    if value is None:
+        conn.execute(t.delete().where(where))
+        return
+    fields = dict(version=value.version, md5=value.md5, type=value.type, size=len(value.content.encode("utf-8")),
+                  description=value.desc, tags=",".join(value.tags), author=value.author, updated_at=utcnow())
+    # never move the index backwards
+    if conn.execute(t.update().where(where & (t.c.version < value.version)).values(**fields)).rowcount:
+        return
+    if conn.execute(select(t.c.version).where(where)).first() is None:
+        conn.execute(t.insert().values(namespace=key[0], group_name=key[1], data_id=key[2], **fields))
 
 
 def _ip_list(ips: Any) -> list[str]:

@@ -1,0 +1,177 @@
+"""Config push latency: publish through the REST API → SDK watch callback, for 1,000 watches.
+
+Starts a real ``shipway serve`` (own data dir under /tmp, own local ZooKeeper; stopped at the end) and
+10 watcher processes. Each process opens ``--sessions`` ZooKeeper sessions and spreads its watches over
+them (``ConfigClient`` in ZooKeeper mode, several callbacks per client). The publisher stamps
+``time.monotonic()`` (CLOCK_MONOTONIC: one clock for every process of the machine) just before each
+``PUT /api/v1/configs/...``; each callback stamps its arrival. Reported: p50, p99, max over every
+(watch, version) pair, missed updates and watches that missed the final version.
+
+Reference, same run, same ZooKeeper, same process/session/watch layout: raw kazoo ``DataWatch`` callbacks on
+a znode set directly with ``kazoo.set`` (the floor: one ZooKeeper notification plus one read).
+Targets: p99 ≤ 1.5 × the raw p99 and ≤ 100 ms; zero missed final versions.
+
+    .venv/bin/python bench/config_push_latency.py [--watches 1000] [--procs 10] [--publishes 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+DATA_ID = "bench.push"
+RAW_PATH = "/bench-raw/push"
+
+
+def worker(mode: str, zk: str, sessions: int, watches: int) -> None:
+    """Arm ``watches`` callbacks over ``sessions`` sessions, print READY, record until stdin closes."""
+    records: list[tuple[int, int, float]] = []
+    lock = threading.Lock()
+    got_initial: set[int] = set()
+    clients = []
+
+    def make_cb(cb_id: int):
+        def cb(version: int) -> None:
+            now = time.monotonic()
+            with lock:
+                if cb_id not in got_initial:
+                    got_initial.add(cb_id)
+                else:
+                    records.append((cb_id, version, now))
+        return cb
+
+    per = [watches // sessions + (1 if i < watches % sessions else 0) for i in range(sessions)]
+    cb_id = 0
+    if mode == "sdk":
+        from shipway.config_center import ConfigClient
+        for n in per:
+            c = ConfigClient(zk=zk, snapshot_dir=None, connect_timeout=30).start()
+            clients.append(c)
+            for _ in range(n):
+                f = make_cb(cb_id)
+                c.watch(DATA_ID, "DEFAULT_GROUP", lambda v, f=f: f(v.version))
+                cb_id += 1
+    else:
+        from kazoo.client import KazooClient
+        from kazoo.recipe.watchers import DataWatch
+        for n in per:
+            c = KazooClient(zk)
+            c.start(30)
+            clients.append(c)
+            for _ in range(n):
+                f = make_cb(cb_id)
+                DataWatch(c, RAW_PATH, lambda data, stat, f=f: f(int(data)) if data is not None else None)
+                cb_id += 1
+    deadline = time.monotonic() + 60
+    while len(got_initial) < watches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("READY", flush=True)
+    sys.stdin.read()  # the parent closes stdin when done
+    with lock:
+        print(json.dumps(records), flush=True)
+    for c in clients:
+        if mode == "sdk":
+            c.close()
+        else:
+            c.stop()
+            c.close()
+
+
+def run_mode(mode: str, serve, args) -> tuple[list[float], int, int]:
+    per_proc = [args.watches // args.procs + (1 if i < args.watches % args.procs else 0) for i in range(args.procs)]
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", mode, "--zk", serve.zk,
+                               "--sessions", str(args.sessions), "--watches", str(n)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for n in per_proc]
+    for p in procs:
+        line = p.stdout.readline()
+        assert line.strip() == "READY", f"worker failed: {line!r}"
+    import requests
+    from kazoo.client import KazooClient
+
+    http = requests.Session()
+    kz = KazooClient(serve.zk)
+    kz.start(30)
+    starts: dict[int, float] = {}
+    for i in range(args.publishes):
+        if mode == "sdk":
+            t0 = time.monotonic()
+            r = http.put(f"{serve.url}/api/v1/configs/public/DEFAULT_GROUP/{DATA_ID}",
+                         json={"content": f"n={i}"}, headers=serve.auth, timeout=30)
+            r.raise_for_status()
+            starts[r.json()["version"]] = t0
+        else:
+            version = 1_000 + i
+            t0 = time.monotonic()
+            kz.set(RAW_PATH, str(version).encode())
+            starts[version] = t0
+        time.sleep(args.gap)  # spacing between publishes: each one is a separate push
+    time.sleep(1.5)
+    kz.stop()
+    kz.close()
+    latencies: list[float] = []
+    received = 0
+    final = max(starts)
+    missed_final = 0
+    for p in procs:
+        out, _ = p.communicate("", timeout=60)
+        records = json.loads(out.strip().splitlines()[-1])
+        last: dict[int, int] = {}
+        for cb_id, version, ts in records:
+            if version in starts:
+                latencies.append((ts - starts[version]) * 1000)
+                received += 1
+            last[cb_id] = max(last.get(cb_id, 0), version)
+        n_cb = per_proc[procs.index(p)]
+        missed_final += sum(1 for c in range(n_cb) if last.get(c) != final)
+    expected = args.watches * args.publishes
+    return latencies, expected - received, missed_final
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker")
+    ap.add_argument("--zk")
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--watches", type=int, default=1000)
+    ap.add_argument("--procs", type=int, default=10)
+    ap.add_argument("--publishes", type=int, default=20)
+    ap.add_argument("--gap", type=float, default=0.3)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.zk, args.sessions, args.watches)
+        return
+    import requests
+    from kazoo.client import KazooClient
+
+    from config_support import Serve, pct, summary
+
+    with Serve() as serve:
+        requests.put(f"{serve.url}/api/v1/configs/public/DEFAULT_GROUP/{DATA_ID}", json={"content": "n=start"},
+                     headers=serve.auth, timeout=30).raise_for_status()
+        kz = KazooClient(serve.zk)
+        kz.start(30)
+        kz.ensure_path(RAW_PATH)
+        kz.set(RAW_PATH, b"999")
+        kz.stop()
+        kz.close()
+        print(f"{args.watches} watches over {args.procs} processes × {args.sessions} ZooKeeper sessions each; "
+              f"{args.publishes} publishes {args.gap:.2f} s apart")
+        raw, raw_missed, raw_final = run_mode("raw", serve, args)
+        ours, missed, missed_final = run_mode("sdk", serve, args)
+        print(f"  raw kazoo DataWatch (set → callback):  {summary(raw)}  missed {raw_missed}, "
+              f"missed final {raw_final}")
+        print(f"  shipway SDK (REST publish → callback): {summary(ours)}  missed {missed}, "
+              f"missed final {missed_final}")
+        ratio = pct(ours, 99) / pct(raw, 99)
+        print(f"  p99 ratio ours/raw = {ratio:.2f} (target ≤ 1.5); ours p99 {pct(ours, 99):.1f} ms (target ≤ 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
