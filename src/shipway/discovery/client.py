@@ -119,6 +119,7 @@ class Discovery(DiscoveryBase):
         try:
             self.zk.create(reg.path, data, ephemeral=True, makepath=True)
             reg.registered.set()
+            reg.waiting = False
             return True
         except NodeExistsError:
             pass
@@ -129,6 +130,7 @@ class Discovery(DiscoveryBase):
         if stat.ephemeralOwner == me:
             self.zk.set(reg.path, data)
             reg.registered.set()
+            reg.waiting = False
             return True
         if stat.ephemeralOwner in self._own_sessions:
             # The race after expiry: our old session's node is still there. It is ours: replace it.
@@ -137,7 +139,10 @@ class Discovery(DiscoveryBase):
             except NoNodeError:
                 pass
             return False
-        log.info("%s is held by another session (%#x); waiting for it to go", reg.instance_id, stat.ephemeralOwner)
+        if not reg.waiting:
+            reg.waiting = True  # say it once, not every retry
+            holder = "a persistent registration" if not stat.ephemeralOwner else f"session {stat.ephemeralOwner:#x}"
+            log.warning("%s is held by %s; waiting for it to go", reg.instance_id, holder)
         return False
 
     # -- session handling (the listener must not block) --------------------------------------

@@ -22,6 +22,7 @@ class Registration:
         self.path = paths.instance(key[0], key[1], key[2], instance["instanceId"])
         self.active = True
         self.registered = threading.Event()
+        self.waiting = False  # the id is held by someone else; we wait for it to go
 
     @property
     def instance_id(self) -> str:
