@@ -132,6 +132,14 @@ class Engine:
             s.flush()
             return row.id
 
+    @staticmethod
+    def step_finalizer(step_id: int, status: str, **fields: Any):
+        """A callable recording the step's end inside the log writer's last transaction."""
+        def fin(s) -> None:
+            s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=utcnow(),
+                                                                          **fields))
+        return fin
+
     def finish_step(self, step_id: int, status: str, **fields: Any) -> None:
         with self.store.session() as s:
             s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=utcnow(),

@@ -77,26 +77,30 @@ class LogWriter:
         if self._size >= FLUSH_BYTES or (self._buf and time.monotonic() - self._last >= FLUSH_SECONDS):
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, finalize=None) -> None:
         self._last = time.monotonic()
-        if not self._buf:
+        if not self._buf and finalize is None:
             return
         text = "".join(self._buf)
         self._buf, self._size = [], 0
         with self.store.session() as s:
-            s.execute(insert(LogChunk), [{"run_id": self.run_id, "step_id": self.step_id, "text": text}])
+            if text:
+                s.execute(insert(LogChunk), [{"run_id": self.run_id, "step_id": self.step_id, "text": text}])
+            if finalize is not None:
+                finalize(s)  # e.g. the step's final status: one transaction per step end, not two
         self.broker.notify()
 
     def flush(self) -> None:
         with self._lock:
             self._flush()
 
-    def close(self) -> None:
+    def close(self, finalize=None) -> None:
+        """Flush the rest; ``finalize(session)`` runs in the same transaction as the last chunk."""
         with self._lock:
             rest = self.masker.close()
             if rest:
                 self._buf.append(rest)
-            self._flush()
+            self._flush(finalize)
 
 
 def read_chunks(store: Store, run_id: int, after: int = 0, step_id: int | None = None,

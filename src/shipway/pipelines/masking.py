@@ -39,8 +39,7 @@ class Masker:
 
     def _mask(self, text: str) -> str:
         for s in self.secrets:
-            if s in text:  # the `in` scan is far cheaper than replace when absent (the usual case)
-                text = text.replace(s, MASK)
+            text = text.replace(s, MASK)  # one scan per secret (fastsearch); no copy when absent
         return text
 
     def write(self, text: str) -> str:

@@ -141,12 +141,7 @@ class PipelineService:
 
     def commit_info(self, project: str, commit: str) -> dict:
         """``{"message", "author"}`` of a commit from the project's git cache (empty when unknown)."""
-        import git
-        try:
-            c = git.Repo(self.ctx.data_path / "pipelines" / "cache" / f"{project}.git").commit(commit)
-            return {"message": c.message.strip()[:2000], "author": c.author.name or ""}
-        except Exception:  # noqa: BLE001 - only decoration for the run view
-            return {}
+        return source.commit_info(self.ctx.data_path / "pipelines" / "cache" / f"{project}.git", commit)
 
     @staticmethod
     def _check_params(pipeline: dict, row: RunRow) -> None:

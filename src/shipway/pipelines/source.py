@@ -71,6 +71,11 @@ def read_pipeline_file(cache_dir: Path, project: str, repo_url: str, commit: str
             bare.parent.mkdir(parents=True, exist_ok=True)
             git.Repo.init(bare, bare=True)
         repo = git.Repo(bare)
+        if commit:
+            found = read_blob(bare, commit, path)
+            if found is not None:
+                # Already in the cache (re-runs, several pipelines per push): no network round trip.
+                return found, commit
         with git_env(credentials) as env:
             repo.git.update_environment(**env)
             try:
@@ -117,6 +122,43 @@ def clone(workspace: Path, repo_url: str, commit: str, *, depth: int = 0, submod
             repo.git.submodule("update", "--init", "--recursive", *depth_args)
     head = repo.head.commit
     return f"checked out {head.hexsha[:12]} ({head.summary[:60]!r})"
+
+
+_repos: dict[str, git.Repo] = {}
+
+
+def _cached_repo(bare: Path) -> git.Repo:
+    """One Repo per cache (callers hold its lock): its persistent `git cat-file --batch` process makes reads
+    of objects already in the cache cost a pipe round trip instead of a git process start."""
+    key = str(bare)
+    repo = _repos.get(key)
+    if repo is None:
+        repo = _repos[key] = git.Repo(bare)
+    return repo
+
+
+def read_blob(bare: Path, commit: str, path: str):
+    """``path`` at ``commit`` from the cache (caller holds the lock): text, or ``None`` when the file is absent
+    or the commit is not in the cache yet (callers then fetch)."""
+    try:
+        c = _cached_repo(bare).commit(commit)
+        c.tree  # noqa: B018 - raises when the commit object is missing
+    except Exception:  # noqa: BLE001 - missing object, bad sha: fall back to fetching
+        return None
+    try:
+        return (c.tree / path).data_stream.read().decode("utf-8", errors="replace")
+    except KeyError:
+        return None
+
+
+def commit_info(bare: Path, commit: str) -> dict:
+    """``{"message", "author"}`` of a commit in the cache, read in-process."""
+    try:
+        with _lock(str(bare)):
+            c = _cached_repo(bare).commit(commit)
+        return {"message": c.message.strip()[:2000], "author": c.author.name or ""}
+    except Exception:  # noqa: BLE001
+        return {}
 
 
 def _short(e: git.GitCommandError) -> str:

@@ -137,8 +137,7 @@ class StageRunner:
             status, detail = "failed", {"error": f"{e.__class__.__name__}: {str(e)[:300]}"}
         if rc.ctl.cancelled.is_set() and status == "failed":
             status = "aborted"
-        w.close()
-        eng.finish_step(step_id, status)
+        w.close(finalize=eng.step_finalizer(step_id, status))
         return status, detail
 
     def _push_registry(self) -> str:
@@ -216,8 +215,8 @@ class StageRunner:
         if junit:
             w.line(f"tests: {junit['tests']} failures: {junit['failures']} errors: {junit['errors']} "
                    f"skipped: {junit['skipped']}")
-        w.close()
-        eng.finish_step(step_id, out.status, exit_code=out.exit_code, attempts=attempts, junit=junit)
+        w.close(finalize=eng.step_finalizer(step_id, out.status, exit_code=out.exit_code, attempts=attempts,
+                                            junit=junit))
         return out.status
 
     # -- post ----------------------------------------------------------------
