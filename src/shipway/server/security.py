@@ -31,7 +31,10 @@ def _bearer() -> str | None:
 def _resolve():
     ctx = context()
     token = _bearer()
-    if token is None and request.method in _UNSAFE and request.mimetype == "application/x-www-form-urlencoded":
+    # Nacos clients may send accessToken as a form field. Only look on the Nacos paths: parsing the
+    # form elsewhere would consume bodies that webhook views must verify byte for byte.
+    if token is None and request.path.startswith("/nacos/") and request.method in _UNSAFE \
+            and request.mimetype == "application/x-www-form-urlencoded":
         token = request.form.get("accessToken") or None
     if token is not None:
         ident = ctx.users.resolve_token(token)
