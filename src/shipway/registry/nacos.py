@@ -60,10 +60,11 @@ def _cluster() -> str:
     return model.check_name(_param("clusterName", "cluster", default=DEFAULT_CLUSTER), "clusterName")
 
 
-def _host(inst: dict) -> dict:
+def _host(inst: dict, healthy: bool | None = None) -> dict:
     interval, timeout, delete = model.beat_timing(inst)
+    ok = inst["healthy"] if healthy is None else healthy
     return {"instanceId": inst["instanceId"], "ip": inst["ip"], "port": inst["port"], "weight": inst["weight"],
-            "healthy": inst["healthy"], "enabled": inst["enabled"], "ephemeral": inst["ephemeral"],
+            "healthy": ok, "valid": ok, "marked": False, "enabled": inst["enabled"], "ephemeral": inst["ephemeral"],
             "clusterName": inst["clusterName"], "serviceName": f"{inst['groupName']}@@{inst['serviceName']}",
             "metadata": inst.get("metadata") or {}, "instanceHeartBeatInterval": int(interval * 1000),
             "instanceIdGenerator": "simple", "instanceHeartBeatTimeOut": int(timeout * 1000),
@@ -137,10 +138,16 @@ def instance_list():
     all_insts, rec = naming().cached(ns, group, svc)
     insts = [i for i in all_insts if i.get("enabled", True) and (not clusters or i.get("clusterName") in clusters)]
     threshold = float((rec or {}).get("protectThreshold") or 0.0)
-    hosts, reached = model.select(insts, healthy_only=healthy_only, protect_threshold=threshold)
-    body = [_host(i) for i in hosts]
+    healthy = [i for i in insts if i.get("healthy")]
+    # Nacos's rule, whatever healthyOnly says: at the threshold every instance is served, reported
+    # healthy (so clients that filter on `healthy` keep them too). shipway needs threshold > 0 to opt in.
+    reached = bool(insts) and threshold > 0 and len(healthy) / len(insts) <= threshold
+    if reached:
+        body = [_host(i, healthy=True) for i in insts]
+    else:
+        body = [_host(i) for i in (healthy if healthy_only else insts)]
     checksum = hashlib.md5(json.dumps(body, sort_keys=True).encode()).hexdigest()  # noqa: S324 - not security
-    return jsonify({"name": f"{group}@@{svc}", "groupName": group, "clusters": ",".join(clusters),
+    return jsonify({"name": f"{group}@@{svc}", "dom": f"{group}@@{svc}", "groupName": group, "clusters": ",".join(clusters),
                     "cacheMillis": 10000, "hosts": body, "lastRefTime": int(time.time() * 1000),
                     "checksum": checksum, "allIPs": False, "reachProtectionThreshold": reached, "valid": True})
 

@@ -161,6 +161,11 @@ def test_protect_threshold_on_the_list(nacos, naming):
                                            "metadata": '{"shipway.health.check":"none"}'})
     body = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded", "healthyOnly": "true"}).json
     assert body["reachProtectionThreshold"] is True and len(body["hosts"]) == 3
+    assert all(h["healthy"] for h in body["hosts"])  # served as healthy, as Nacos does
+    all_hosts = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded"}).json["hosts"]
+    assert len(all_hosts) == 3
     nacos.put(f"{NS}/service", data={"serviceName": "guarded", "protectThreshold": "0"})
     body = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded", "healthyOnly": "true"}).json
     assert body["reachProtectionThreshold"] is False and [h["ip"] for h in body["hosts"]] == ["14.0.0.1"]
+    all_hosts = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded"}).json["hosts"]
+    assert [h["healthy"] for h in all_hosts] == [True, False, False]
