@@ -104,20 +104,20 @@ def _ensure_app_token(api, say) -> None:
     token = None
     for ns in NAMESPACES:
         try:
-            api.get(f"/api/v1/namespaces/{ns}")
+            api.get(f"/k8s/api/v1/namespaces/{ns}")
         except ShipwayError as e:
             if e.status != 404:
                 raise
-            api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            api.post("/k8s/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
             say(f"created the namespace {ns}")
         try:
-            api.get(f"/api/v1/namespaces/{ns}/secrets/hello-config")
+            api.get(f"/k8s/api/v1/namespaces/{ns}/secrets/hello-config")
         except ShipwayError as e:
             if e.status != 404:
                 raise
             if token is None:
                 token = api.post("/api/v1/tokens", json={"username": APP_USER, "name": "hello-service"}).json()["token"]
-            api.post(f"/api/v1/namespaces/{ns}/secrets", json={
+            api.post(f"/k8s/api/v1/namespaces/{ns}/secrets", json={
                 "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hello-config"},
                 "type": "Opaque", "stringData": {"token": token}})
             say(f"stored the app's config token in {ns}/secret/hello-config")

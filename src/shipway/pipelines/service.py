@@ -268,7 +268,8 @@ class PipelineService:
         factory = self.ctx.services.get("pipelines_kube_factory")
         if factory is not None:  # tests plug a fake Kubernetes API in here
             return factory(stage)
-        return kube.KubeClient(self.base_url, self.deployer_token())
+        # shipway's own orchestrator serves the Kubernetes API under /k8s (kubeconfig server URL).
+        return kube.KubeClient(self.base_url + "/k8s", self.deployer_token())
 
     def deployer_token(self) -> str:
         """A token of the ``shipway-deployer`` user (developer role), created on first use."""

@@ -1,0 +1,40 @@
+"""Fixtures of the end-to-end journeys: a fresh `shipway serve` (own ZooKeeper and registry), a browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.journey import CHROMIUM_ARGS, Shipway
+from support.server import LiveServer
+
+
+@pytest.fixture
+def shipway(tmp_path, docker_tracker, docker_client):
+    """A fresh `shipway serve` like `make run` starts it, with the demo set up."""
+    labels = ",".join(f"{k}={v}" for k, v in docker_tracker.labels.items())
+    server = LiveServer(tmp_path / "shipway", env={"SHIPWAY_ORCHESTRATOR_LABELS": labels})
+    server.start(timeout=90)
+    sw = Shipway(server)
+    try:
+        yield sw
+    finally:
+        for ns in ("staging", "prod"):
+            sw.http.delete(sw.url + f"/k8s/apis/apps/v1/namespaces/{ns}/deployments/hello", timeout=30)
+        server.stop()
+        for img in docker_client.images.list(filters={"label": "org.opencontainers.image.source"}):
+            if any("hello-service" in t for t in img.tags):
+                docker_tracker.track_image(img.id)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
