@@ -78,6 +78,19 @@ def main() -> None:
           f"{span.total_seconds() * 1000:.0f} ms; shell script of 20 /bin/true {ref * 1000:.1f} ms "
           f"(-> {ours / ref:.1f}x whole run, {span.total_seconds() / ref:.1f}x steps only); "
           f"20 builtin `true` {ref_builtin * 1000:.1f} ms")
+    # 1b. 20 container steps vs 20 `docker run --rm`
+    csteps = "\n".join("      - argv: ['true']" for _ in range(20))
+    run_pipeline(svc, "stages:\n  - name: s\n    image: shipway/busybox:latest\n    steps:\n      - argv: ['true']\n",
+                 git, "cwarm")
+    _t, d = run_pipeline(svc, f"stages:\n  - name: s\n    image: shipway/busybox:latest\n    steps:\n{csteps}\n",
+                         git, "containers")
+    t0 = time.perf_counter()
+    for _ in range(20):
+        subprocess.run(["docker", "run", "--rm", "--label", "io.shipway.owner=bench", "shipway/busybox:latest", "true"],
+                       check=True, stdout=subprocess.DEVNULL)
+    ref = time.perf_counter() - t0
+    print(f"engine overhead, 20 container steps (shipway/busybox true): whole run {d['wall']:.2f} s vs 20 "
+          f"`docker run --rm` {ref:.2f} s -> {d['wall'] / ref:.2f}x")
     # 2. 100 MB log with masking (the secret occurs on every line)
     for label, cmd in LOG_CMDS.items():
         t0 = time.perf_counter()

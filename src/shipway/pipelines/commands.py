@@ -118,14 +118,19 @@ def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWrit
 
 def run_container(docker, image: str, argv: list[str], *, workspace: Path, workdir: str, env: dict[str, str],
                   writer: LogWriter, ctl: Control, deadline: float | None, labels: dict[str, str]) -> Outcome:
-    """Run ``argv`` in ``image`` with the workspace mounted at /workspace; the container is always removed."""
+    """Run ``argv`` in ``image`` with the workspace mounted at /workspace; the container is always removed.
+
+    Uses the low-level API (create, attach, start, wait — what ``docker run`` does) to avoid the
+    high-level client's extra inspect calls per container.
+    """
     import docker as docker_sdk
 
+    api = docker.api
     try:
-        container = docker.containers.create(
+        cid = api.create_container(
             image, command=argv, working_dir=f"{CONTAINER_WORKSPACE}/{workdir}".rstrip("/"), environment=env,
-            volumes={str(workspace): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}}, labels=labels,
-            network_mode="bridge", detach=True)
+            labels=labels, host_config=api.create_host_config(
+                binds={str(workspace): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}}, network_mode="bridge"))["Id"]
     except docker_sdk.errors.ImageNotFound:
         writer.line(f"image {image} not found (shipway never pulls from Docker Hub; build or push it first)")
         return Outcome("failed", None, "image not found")
@@ -135,27 +140,37 @@ def run_container(docker, image: str, argv: list[str], *, workspace: Path, workd
 
     def kill() -> None:
         try:
-            container.kill()
+            api.kill(cid)
         except docker_sdk.errors.APIError:
             pass
 
     stop = threading.Event()
     why = _watch(stop, ctl, deadline, writer, kill)
+    code = None
     try:
-        sock_stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
-        container.start()
+        sock_stream = api.attach(cid, stdout=True, stderr=True, stream=True, logs=True)
+        api.start(cid)
         for data in sock_stream:
             writer.write_bytes(data)
-        code = container.wait().get("StatusCode")
+        code = api.wait(cid).get("StatusCode")
+    except docker_sdk.errors.APIError as e:
+        writer.line(f"container failed: {e.explanation or e}")
     finally:
         stop.set()
-        try:
-            container.remove(force=True)
-        except docker_sdk.errors.APIError:
-            pass
+        # Removal does not decide anything: do it beside the next step (as `docker run --rm` leaves it
+        # to the daemon) instead of making the run wait for it.
+        threading.Thread(target=_remove, args=(api, cid), daemon=True, name="container-rm").start()
     if why:
         return Outcome(why[0], code, "cancelled" if why[0] == "aborted" else "timeout")
     return Outcome("succeeded" if code == 0 else "failed", code)
+
+
+def _remove(api, cid: str) -> None:
+    import docker as docker_sdk
+    try:
+        api.remove_container(cid, force=True)
+    except docker_sdk.errors.APIError:
+        pass
 
 
 def base_env(extra: dict[str, str]) -> dict[str, str]:
