@@ -17,6 +17,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from shipway.config_center.metrics import LONGPOLL_WAITING
 from shipway.config_center.paths import Value, beta_path, config_path, decode
 from shipway.core.errors import BadRequest, Unavailable
 
@@ -129,7 +130,11 @@ class WatchHub:
             changed = [k for k, e in entries.items() if effective_md5(e, ip, labels) != wanted[k]]
             if changed or not hang or timeout <= 0:
                 return changed
-            waiter.event.wait(timeout)
+            LONGPOLL_WAITING.inc()
+            try:
+                waiter.event.wait(timeout)
+            finally:
+                LONGPOLL_WAITING.dec()
             return [k for k in wanted if k in waiter.changed]
         finally:
             with self._lock:

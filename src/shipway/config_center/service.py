@@ -26,6 +26,7 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 from sqlalchemy import func, select
 
 from shipway.config_center import history, validate
+from shipway.config_center.metrics import CHANGES, PUBLISH_SECONDS
 from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, ConfigNamespace, Op, RowState
 from shipway.config_center.paths import Value, beta_path, config_path, decode, md5_of
 from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError, Unavailable
@@ -122,6 +123,19 @@ class ConfigService(history.HistoryQueries):
         Raises 400 (bad names/content, with line:column), 413 (too large), 409 (``cas_md5`` is not the
         current MD5; an empty string means "must not exist yet"), 503 (ZooKeeper down: not acknowledged).
         """
+        t0 = time.perf_counter()
+        try:
+            result = self._publish(namespace, group, data_id, content, type, author=author, source_ip=source_ip,
+                                   cas_md5=cas_md5, desc=desc, tags=tags, action=action)
+        except ShipwayError as e:
+            CHANGES.labels(action, e.code).inc()
+            raise
+        CHANGES.labels(action, "ok").inc()
+        PUBLISH_SECONDS.observe(time.perf_counter() - t0)
+        return result
+
+    def _publish(self, namespace: str, group: str, data_id: str, content: str, type: str, *, author: str,
+                 source_ip: str, cas_md5: str | None, desc: str | None, tags: Any, action: str) -> dict[str, Any]:
         key = self.key(namespace, group, data_id)
         type_ = validate.check_type(type)
         validate.check_content(content, type_)
