@@ -181,7 +181,8 @@ def listener():
             timeout = max(int(header) / 1000.0 - DELAY, 0.0)
         except ValueError:
             raise BadRequest("Long-Pulling-Timeout must be milliseconds", field="Long-Pulling-Timeout") from None
-        hang = request.headers.get("Long-Pulling-No-Hangup", "").lower() != "true"
+        no_hangup = request.headers.get("Long-Pulling-Timeout-No-Hangup") or request.headers.get("Long-Pulling-No-Hangup")
+        hang = (no_hangup or "").lower() != "true"
         changed = hub.poll(wanted, ip=client_ip(), timeout=min(timeout, 120.0), hang=hang)
     resp = Response(format_changed([by_key[k] for k in changed]) + ("\n" if changed else ""),
                     mimetype="text/html")

@@ -40,8 +40,9 @@ def test_publish_get_cas_delete_history(nacos):
     base, tok = nacos
     cs = base + "/cs/configs"
     q = {"accessToken": tok}
-    r = requests.post(cs, params=q, data={"dataId": "app.properties", "group": "DEFAULT_GROUP",
-                                          "content": "a=1", "type": "properties"}, headers=FORM)
+    # accessToken in the form body, as Nacos clients send it on POST
+    r = requests.post(cs, data={"dataId": "app.properties", "group": "DEFAULT_GROUP", "content": "a=1",
+                                "type": "properties", "accessToken": tok}, headers=FORM)
     assert (r.status_code, r.text) == (200, "true")
     r = requests.get(cs, params={**q, "dataId": "app.properties", "group": "DEFAULT_GROUP"})
     assert r.status_code == 200 and r.text == "a=1"
@@ -99,6 +100,14 @@ def test_long_polling(nacos):
     r = requests.post(cs + "/listener", params=q, data={"Listening-Configs": listening},
                       headers={"Long-Pulling-Timeout": "1500"}, timeout=10)
     assert (r.status_code, r.text) == (200, "") and 0.8 < time.monotonic() - t0 < 5
+    # no-hangup (Nacos clients while initialising): answered at once even without a change
+    t0 = time.monotonic()
+    r = requests.post(cs + "/listener", params=q, data={"Listening-Configs": listening},
+                      headers={"Long-Pulling-Timeout": "30000", "Long-Pulling-Timeout-No-Hangup": "true"}, timeout=10)
+    assert (r.status_code, r.text) == (200, "") and time.monotonic() - t0 < 5
+    # without Long-Pulling-Timeout: a plain comparison
+    r = requests.post(cs + "/listener", params=q, data={"Listening-Configs": f"lp\x02G\x02{md5('x')}\x01"})
+    assert urllib.parse.unquote_plus(r.text.strip()) == "lp\x02G\x01"
     # held listeners are answered by a publish (4-field key keeps its tenant)
     results = []
 
