@@ -62,6 +62,15 @@ class LiveServer:
             self.token = out.stdout.strip()
         return self.token
 
+    def registry_address(self) -> str:
+        """``host:port`` of the registry this server uses (its own local one unless one was given)."""
+        if self.env.get("SHIPWAY_REGISTRY"):
+            return self.env["SHIPWAY_REGISTRY"]
+        import re
+        found = re.search(r"registry (127\.0\.0\.1:\d+) \(local\)", self.log.read_text(errors="replace"))
+        assert found, "the server did not print its registry address"
+        return found.group(1)
+
     def child_pid(self, name: str) -> int:
         return int((self.data_dir / name / f"{name}.pid").read_text())
 

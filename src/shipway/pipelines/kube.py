@@ -174,11 +174,24 @@ def wait_rollout(client: KubeClient, ns: str, name: str, timeout: float, log: Ca
         time.sleep(interval)
 
 
+def _template_key(template: dict) -> str:
+    """A pod template without the controller's ``pod-template-hash`` label, for comparison."""
+    t = json.loads(json.dumps(template or {}))
+    (t.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
+    return json.dumps(t, sort_keys=True)
+
+
 def rollback(client: KubeClient, ns: str, name: str, log: Callable[[str], None]) -> bool:
-    """Undo to the previous revision; ``False`` when there is none (first deploy)."""
+    """Undo to the previous revision; ``False`` when there is none (first deploy).
+
+    The target is the newest ReplicaSet owned by the Deployment whose pod template differs from the
+    Deployment's current one (what ``kubectl rollout undo`` restores). Comparing templates, rather than
+    trusting the Deployment's revision annotation, stays right while the controller has not yet
+    written the annotation for the failed revision.
+    """
     dep = client.get(client.path("Deployment", name, ns))
     uid = (dep.get("metadata") or {}).get("uid")
-    current = int(((dep.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
+    current = _template_key((dep.get("spec") or {}).get("template") or {})
     rss = client.get(client.path("ReplicaSet", None, ns)).get("items") or []
     owned = []
     for rs in rss:
@@ -186,16 +199,15 @@ def rollback(client: KubeClient, ns: str, name: str, log: Callable[[str], None])
         if any(o.get("kind") == "Deployment" and (o.get("uid") == uid or o.get("name") == name)
                for o in meta.get("ownerReferences") or []):
             rev = int((meta.get("annotations") or {}).get(REVISION, "0") or 0)
-            if rev < current or not current:
-                owned.append((rev, rs))
-    owned = [o for o in owned if o[0] != current]
+            template = (rs.get("spec") or {}).get("template") or {}
+            if _template_key(template) != current:
+                owned.append((rev, template))
     if not owned:
         log(f"deployment/{name}: no previous revision to roll back to")
         return False
-    rev, rs = max(owned, key=lambda o: o[0])
-    template = json.loads(json.dumps((rs.get("spec") or {}).get("template") or {}))
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    labels.pop("pod-template-hash", None)
+    rev, template = max(owned, key=lambda o: o[0])
+    template = json.loads(json.dumps(template))
+    ((template.get("metadata") or {}).get("labels") or {}).pop("pod-template-hash", None)
     client._req("PATCH", client.path("Deployment", name, ns), data=json.dumps({"spec": {"template": template}}),
                 headers={"Content-Type": "application/merge-patch+json"})
     log(f"deployment/{name}: rolled back to revision {rev}")

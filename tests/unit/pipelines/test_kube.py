@@ -55,7 +55,12 @@ def test_rollback_uses_previous_revision_template_without_hash():
                              "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "u1"}]},
                 "spec": {"template": {"metadata": {"labels": {"app": "web", "pod-template-hash": "abc"}},
                                       "spec": {"containers": [{"name": "app", "image": image}]}}}}
-    objs = {"/apis/apps/v1/namespaces/default/deployments/web": dep(),
+    failed = dep()
+    # The failed revision's template is on the Deployment; its revision annotation may lag behind.
+    failed["metadata"]["annotations"] = {}
+    failed["spec"]["template"] = {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "app", "image": "app:new"}]}}
+    objs = {"/apis/apps/v1/namespaces/default/deployments/web": failed,
             "/apis/apps/v1/namespaces/default/replicasets/web-1": rs("web-1", 1, "app:old"),
             "/apis/apps/v1/namespaces/default/replicasets/web-2": rs("web-2", 2, "app:new")}
     client = FakeKube(objs)
