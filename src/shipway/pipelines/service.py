@@ -25,6 +25,7 @@ from shipway.pipelines.states import RunState
 
 log = logging.getLogger(__name__)
 ACTIVE = (RunState.RUNNING.value, RunState.WAITING.value)
+ORCHESTRATOR_API = "/k8s"  # where shipway's orchestrator serves the Kubernetes API (docs/orchestrator)
 
 
 class PipelineService:
