@@ -33,6 +33,16 @@ log = logging.getLogger("shipway.config_center.client")
 Callback = Callable[[ConfigValue], Any]
 Key = tuple[str, str, str]
 
+
+class _Sub:
+    """One registered callback and the last value it got (so each gets each value once, never stale)."""
+
+    __slots__ = ("callback", "last")
+
+    def __init__(self, callback: Callback) -> None:
+        self.callback = callback
+        self.last: ConfigValue | None = None
+
 __all__ = ["ConfigClient", "ConfigValue"]
 
 
@@ -55,7 +65,7 @@ class ConfigClient:
         self.snapshot = Snapshot(snapshot_dir)
         self.connect_timeout = connect_timeout
         self._values: dict[Key, ConfigValue] = {}
-        self._callbacks: dict[Key, list[Callback]] = {}
+        self._callbacks: dict[Key, list[_Sub]] = {}
         self._lock = threading.RLock()
         self._queue: queue.Queue = queue.Queue()
         self._pending: set[Key] = set()
@@ -140,15 +150,18 @@ class ConfigClient:
         if callback is None:
             raise ValueError("callback is required")
         key = self._key(data_id, group, namespace)
+        sub = _Sub(callback)
+        if not initial:
+            sub.last = self.current(key)  # only values newer than the current one
         with self._lock:
             first = key not in self._callbacks
-            self._callbacks.setdefault(key, []).append(callback)
+            self._callbacks.setdefault(key, []).append(sub)
             if first and self.serving_snapshot and key not in self._values:
                 snap = self.snapshot.load(key)
                 if snap:
                     self._values[key] = ConfigValue.from_dict(snap)
         if initial:
-            self._queue.put(("initial", key, callback))
+            self._queue.put(("initial", key, sub))
         if first:
             self.transport.watch_added(key)
             self.refresh(key)
@@ -157,10 +170,10 @@ class ConfigClient:
                 namespace: str | None = None) -> None:
         key = self._key(data_id, group, namespace)
         with self._lock:
-            cbs = self._callbacks.get(key, [])
-            if callback in cbs:
-                cbs.remove(callback)
-            if not cbs:
+            subs = [s for s in self._callbacks.get(key, []) if s.callback != callback]
+            if subs:
+                self._callbacks[key] = subs
+            else:
                 self._callbacks.pop(key, None)
 
     # -- used by the transports --------------------------------------------------
@@ -206,11 +219,11 @@ class ConfigClient:
                 if job[0] == "flush":
                     job[1].set()
                 elif job[0] == "initial":
-                    _, key, cb = job
+                    _, key, sub = job
                     with self._lock:
                         value = self._values.get(key)
                     if value is not None and value.content is not None:
-                        self._call(cb, value)
+                        self._deliver(sub, value)
                 else:
                     self._refresh_now(job[1])
             except Exception:  # noqa: BLE001 - the dispatcher must never die
@@ -238,13 +251,17 @@ class ConfigClient:
             callbacks = list(self._callbacks.get(key, []))
         if value.content is not None:
             self.snapshot.save(key, value.to_dict())
-        for cb in callbacks:
-            self._call(cb, value)
+        for sub in callbacks:
+            self._deliver(sub, value)
 
     @staticmethod
-    def _call(cb: Callback, value: ConfigValue) -> None:
+    def _deliver(sub: _Sub, value: ConfigValue) -> None:
+        """Call one callback (dispatcher thread only) unless it already has this value or a newer one."""
+        if not is_newer(value, sub.last):
+            return
+        sub.last = value
         try:
-            cb(value)
+            sub.callback(value)
         except Exception:  # noqa: BLE001 - a bad callback must not stop the watch
-            log.exception("config callback %r failed for %s/%s version %s", cb, value.group, value.data_id,
-                          value.version)
+            log.exception("config callback %r failed for %s/%s version %s", sub.callback, value.group,
+                          value.data_id, value.version)

@@ -129,8 +129,14 @@ class HttpTransport:
         if labels:
             self.http.headers["X-Shipway-Labels"] = ",".join(f"{k}={v}" for k, v in labels.items())
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._down = False
+        # Long polls run in "generations": a watch added while a poll is in flight starts a new poller
+        # (after a short settle time that coalesces a burst of watch() calls); the old one ends when its
+        # poll returns. So a new watch never waits a whole poll_timeout to be listened to.
+        self._lock = threading.Lock()
+        self._gen = 0
+        self._inflight: set[Key] | None = None
+        self._restart_pending = False
 
     def describe(self) -> str:
         return f"shipway at {self.url}"
@@ -141,16 +147,24 @@ class HttpTransport:
         except Exception:  # noqa: BLE001 - unreachable: serve the snapshot
             ok = False
         self._down = not ok
-        self._thread = threading.Thread(target=self._loop, name="config-longpoll", daemon=True)
-        self._thread.start()
+        self._spawn(0)
         return ok
+
+    def _spawn(self, gen: int) -> None:
+        threading.Thread(target=self._loop, args=(gen,), name=f"config-longpoll-{gen}", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
         self.http.close()
 
     def watch_added(self, key: Key) -> None:
-        pass
+        with self._lock:
+            if self._inflight is None or key in self._inflight or self._restart_pending:
+                return  # no poll in flight yet, or a new poller is about to start with every key
+            self._restart_pending = True
+            self._gen += 1
+            gen = self._gen
+        self._spawn(gen)
 
     def fetch(self, key: Key, *, watch: bool) -> ConfigValue | None:
         path = "/".join(urllib.parse.quote(p, safe="") for p in key)
@@ -162,13 +176,19 @@ class HttpTransport:
         return ConfigValue(key[0], key[1], key[2], d["content"], d["md5"], int(d["version"]), d.get("type", "text"),
                            bool(d.get("beta")))
 
-    def _loop(self) -> None:
+    def _loop(self, gen: int) -> None:
         backoff = 0.2
-        while not self._stop.is_set():
+        self._stop.wait(0.1)  # settle: let a burst of watch() calls land in the first poll
+        while not self._stop.is_set() and gen == self._gen:
             keys = self.owner.watched()
             if not keys:
-                self._stop.wait(0.2)
+                self._stop.wait(0.1)
                 continue
+            with self._lock:
+                if gen != self._gen:
+                    return
+                self._inflight = set(keys)
+                self._restart_pending = False
             body = {"timeout": self.poll_timeout, "keys": []}
             for k in keys:
                 cur = self.owner.current(k)

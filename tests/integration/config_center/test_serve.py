@@ -65,7 +65,7 @@ def test_sdk_http_long_poll_mode(live_server, tmp_path, recorder):
     token = live_server.admin_token()
     auth = {"Authorization": f"Bearer {token}"}
     requests.put(live_server.url + URL, json={"content": "1"}, headers=auth)
-    c = ConfigClient(url=live_server.url, token=token, snapshot_dir=tmp_path / "snap", poll_timeout=5,
+    c = ConfigClient(url=live_server.url, token=token, snapshot_dir=tmp_path / "snap", poll_timeout=30,
                      labels={"ring": "0"}).start()
     try:
         rec = recorder()
@@ -79,5 +79,14 @@ def test_sdk_http_long_poll_mode(live_server, tmp_path, recorder):
                      headers=auth)
         wait_for(lambda: rec.last.content == "canary" and rec.last.beta, 10, message="beta by label over HTTP")
         assert c.get("durable") == "canary"
+        # a watch added while a 30 s poll is in flight is listened to at once, not after the poll
+        other = recorder()
+        c.watch("other", "DEFAULT_GROUP", other)
+        requests.put(live_server.url + "/api/v1/configs/public/DEFAULT_GROUP/other", json={"content": "o1"},
+                     headers=auth)
+        wait_for(lambda: other.values and other.last.content == "o1", 10, message="the new watch")
+        requests.put(live_server.url + "/api/v1/configs/public/DEFAULT_GROUP/other", json={"content": "o2"},
+                     headers=auth)
+        wait_for(lambda: other.last.content == "o2", 10, message="the new watch's next version")
     finally:
         c.close()
