@@ -210,7 +210,13 @@ def rollback(client: KubeClient, ns: str, name: str, log: Callable[[str], None])
     ((template.get("metadata") or {}).get("labels") or {}).pop("pod-template-hash", None)
     client._req("PATCH", client.path("Deployment", name, ns), data=json.dumps({"spec": {"template": template}}),
                 headers={"Content-Type": "application/merge-patch+json"})
-    log(f"deployment/{name}: rolled back to revision {rev}")
+    want = [c.get("image") for c in (template.get("spec") or {}).get("containers") or []]
+    after = client.get(client.path("Deployment", name, ns))
+    got = [c.get("image") for c in (((after.get("spec") or {}).get("template") or {}).get("spec") or {})
+           .get("containers") or []]
+    if got != want:
+        raise KubeError(f"rollback of deployment/{name} did not take: images {got}, expected {want}")
+    log(f"deployment/{name}: rolled back to revision {rev} ({', '.join(want)})")
     return True
 
 

@@ -7,6 +7,8 @@ executing a step is marked interrupted; a run queued while shipway was down runs
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -68,13 +70,25 @@ def test_waiting_approval_and_running_run_survive_kill_9(live_server, git_repo):
     wait_for(lambda: _status(s, live_server, slow["id"])["status"] == "interrupted", 60,
              message="the killed run marked interrupted")
     # the gate is adopted by the new executor once the old session expired; approving works in any case
-    r = s.post(f"{live_server.url}/api/v1/runs/{gate['id']}/approvals/gate", json={"decision": "approve"}, timeout=10)
-    assert r.status_code == 200, r.text
+    env = dict(live_server.env, SHIPWAY_URL=live_server.url, SHIPWAY_TOKEN=live_server.admin_token())
+    cli = [sys.executable, "-m", "shipway"]
+    out = subprocess.run([*cli, "approve", str(gate["id"]), "gate", "-m", "after restart", "--input", "x=1"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "unknown input" in out.stderr, out  # inputs are checked
+    out = subprocess.run([*cli, "approve", str(gate["id"]), "gate", "-m", "after restart"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "approved by admin" in out.stdout, out
     done = wait_for(lambda: (d := _status(s, live_server, gate["id"]))["status"] in ("succeeded", "failed") and d, 60,
                     message="approved run finishes after the restart")
     assert done["status"] == "succeeded", done
     log = s.get(f"{live_server.url}/api/v1/runs/{gate['id']}/logs?format=text", timeout=5).text
     assert "first-stage" in log and "after-approval" in log
     assert log.count("\nfirst-stage\n") == 1  # resumed at the stage boundary, not re-run from the start
+    follow = subprocess.run([*cli, "run", "logs", "-f", str(gate["id"])], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert follow.returncode == 0 and "after-approval" in follow.stdout and "succeeded" in follow.stderr
+    shown = subprocess.run([*cli, "run", "show", str(gate["id"])], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert "approval gate: approved by admin" in shown.stdout, shown.stdout
     wait_for(lambda: _status(s, live_server, queued["id"])["status"] == "waiting-for-approval", 60,
              message="a run queued after the restart runs")

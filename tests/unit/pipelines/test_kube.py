@@ -66,7 +66,7 @@ def test_rollback_uses_previous_revision_template_without_hash():
     client = FakeKube(objs)
     lines: list[str] = []
     assert kube.rollback(client, "default", "web", lines.append)
-    method, path, body = client.calls[-1]
+    method, path, body = [c for c in client.calls if c[0] == "PATCH"][-1]
     assert method == "PATCH" and path.endswith("/deployments/web")
     tmpl = body["spec"]["template"]
     assert tmpl["spec"]["containers"][0]["image"] == "app:old"
