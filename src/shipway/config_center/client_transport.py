@@ -101,6 +101,9 @@ class ZkTransport:
     def fetch(self, key: Key, *, watch: bool) -> ConfigValue | None:
         from kazoo.exceptions import NoNodeError
 
+        if not self.client.connected:
+            # kazoo would queue the reads until it reconnects: fail fast so get() serves the snapshot.
+            raise ConnectionError(f"not connected to {self.describe()}")
         w = self._on_event if watch else None
         # Both reads in flight at once: one round trip, not two.
         paths = (config_path(*key), beta_path(*key))

@@ -28,6 +28,7 @@ Key = tuple[str, str, str]  # (namespace, group, dataId)
 WORD_SEP = "\x02"
 LINE_SEP = "\x01"
 MAX_KEYS = 3000  # Nacos clients send at most 3,000 keys per listener request
+MAX_WATCHED = 100_000  # distinct configs the hub watches (2 ZooKeeper watches each) before it refuses more
 
 
 @dataclass(eq=False)
@@ -71,6 +72,8 @@ class WatchHub:
         with self._lock:
             entry = self._entries.get(key)
             creator = entry is None or entry.failed
+            if entry is None and len(self._entries) >= MAX_WATCHED:
+                raise Unavailable(f"this server already watches {MAX_WATCHED} configs; listen to fewer keys")
             if creator:
                 entry = Entry()
                 self._entries[key] = entry

@@ -4,6 +4,7 @@ version is lost; the SDK's HTTP long-poll mode against the real (gevent) server.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 
 import pytest
@@ -53,6 +54,10 @@ def test_kill_9_loses_no_acknowledged_version(tmp_path, zk_hosts, registry_serve
         assert set(acked) <= versions, sorted(set(acked) - versions)
         current = requests.get(server.url + URL, headers=auth).json()
         assert current["version"] >= max(acked) and current["version"] == max(versions)
+        # the restart's reconcile left no row undecided
+        with sqlite3.connect(data / "shipway.db") as db:
+            states = dict(db.execute("select state, count(*) from config_history group by state").fetchall())
+        assert "pending" not in states, states
         # and the next publish continues the sequence
         nxt = requests.put(server.url + URL, json={"content": "after"}, headers=auth).json()
         assert nxt["version"] > current["version"]
