@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 from sqlalchemy import select, update
 
@@ -97,6 +98,12 @@ def wait_for_decision(runner, stage: dict, env: dict) -> tuple[str, dict]:
             rc.ctl.reason = f"'{name}' was {status} by {decided_by}"
             return ("aborted" if status in ("rejected", "cancelled") else "failed"), {
                 "approval": status, "by": decided_by, "comment": comment}
+        if rc.ctl.deadline is not None and time.monotonic() >= rc.ctl.deadline:  # the pipeline timeout
+            with eng.store.session() as s:
+                s.execute(update(ApprovalRow).where(ApprovalRow.id == approval_id, ApprovalRow.status == "pending")
+                          .values(status="timed-out", decided_at=utcnow(), decided_by="pipeline timeout"))
+            svc.resume(rc.row.id)
+            return "timed-out", {"approval": "timed-out"}
         if svc.stopping.is_set() or (rc.ctl.cancelled.is_set() and rc.ctl.reason == "interrupted"):
             return "waiting", {}  # shipway is stopping: the gate stays pending for the next start
         if rc.ctl.cancelled.is_set():

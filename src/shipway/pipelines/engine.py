@@ -198,6 +198,13 @@ class Engine:
                               pipeline)
                 except Exception:  # noqa: BLE001 - schedules must not break the run
                     log.exception("cron sync for %s failed", row.project)
+        excluded = spec.trigger_excludes(pipeline, row.trigger, row.event or {}) if row.resume_at is None else None
+        if excluded:
+            w = self.writer(RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url), None)
+            w.line(f"not running: {excluded}")
+            w.close()
+            self.svc.finish(run_id, RunState.SKIPPED, reason=excluded)
+            return
         rc = RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url)
         timeout = spec.parse_duration(pipeline.get("timeout"), DEFAULT_TIMEOUT)
         started = row.started_at.timestamp() if row.started_at else time.time()

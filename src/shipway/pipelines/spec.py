@@ -245,3 +245,31 @@ def _check_when(w: Any, path: list, err) -> None:
 def render(template: str, values: dict[str, Any]) -> str:
     """Fill ``{name}`` placeholders from ``values`` (no format-spec tricks, no attribute access)."""
     return re.sub(r"\{([a-z_]+)\}", lambda m: str(values.get(m.group(1), "")), template)
+
+
+def trigger_excludes(pipeline: dict, trigger: str, event: dict) -> str | None:
+    """Why the pipeline's ``triggers`` exclude this event, or ``None`` when it may run.
+
+    Without a ``triggers`` key every push, tag and manual run is allowed. Cron and re-runs are always
+    allowed (a schedule comes from the file itself; a re-run is a deliberate act).
+    """
+    trig = pipeline.get("triggers")
+    if trig is None or trigger in ("cron", "rerun"):
+        return None
+    if trigger == "manual":
+        return None if trig.get("manual", True) else "manual runs are disabled (triggers.manual: false)"
+    conf = trig.get(trigger)
+    if not conf:
+        return f"the pipeline has no '{trigger}' trigger"
+    if conf is True:
+        return None
+    if trigger == "push":
+        branch = event.get("branch")
+        if conf.get("branches") and not matches(branch, conf["branches"]):
+            return f"branch '{branch}' is not in triggers.push.branches"
+        if conf.get("paths") and event.get("paths_complete"):
+            if not any(matches(p, conf["paths"]) for p in event.get("changed_paths") or []):
+                return "no changed path matches triggers.push.paths"
+    if trigger == "tag" and conf.get("tags") and not matches(event.get("tag"), conf["tags"]):
+        return f"tag '{event.get('tag')}' is not in triggers.tag.tags"
+    return None

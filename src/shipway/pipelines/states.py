@@ -18,6 +18,7 @@ class RunState(str, enum.Enum):
     ABORTED = "aborted"                # cancelled by a person, superseded (cancel-in-progress), or rejected
     TIMED_OUT = "timed-out"            # the pipeline timeout ran out
     INTERRUPTED = "interrupted"        # its executor died while it was running (shipway killed); re-run it
+    SKIPPED = "skipped"                # the pipeline's own `triggers` exclude this event: nothing ran
 
     @property
     def terminal(self) -> bool:
@@ -25,12 +26,12 @@ class RunState(str, enum.Enum):
 
 
 TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED, RunState.TIMED_OUT,
-                      RunState.INTERRUPTED})
+                      RunState.INTERRUPTED, RunState.SKIPPED})
 
 _ALLOWED: dict[RunState, frozenset[RunState]] = {
     RunState.QUEUED: frozenset({RunState.RUNNING, RunState.ABORTED, RunState.FAILED}),
     RunState.RUNNING: frozenset({RunState.WAITING, RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED,
-                                 RunState.TIMED_OUT, RunState.INTERRUPTED}),
+                                 RunState.TIMED_OUT, RunState.INTERRUPTED, RunState.SKIPPED}),
     RunState.WAITING: frozenset({RunState.RUNNING, RunState.FAILED, RunState.ABORTED, RunState.TIMED_OUT}),
 }
 

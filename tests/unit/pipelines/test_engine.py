@@ -130,3 +130,24 @@ def test_workspace_paths_cannot_escape(penv):
     done = penv.wait(penv.start(params={"branch": "main"})["id"])
     assert done["status"] == "failed"
     assert "outside the workspace" in penv.log(done["id"])
+
+
+def test_pipeline_triggers_and_timeout(penv):
+    from shipway.webhook.events import PushEvent
+    penv.project(pipeline="triggers:\n  push: {branches: [main], paths: ['src/**']}\n  manual: false\n"
+                          "timeout: 1\nstages:\n  - name: s\n    steps: [{run: 'sleep 20'}]\n")
+    sha = penv.git.repo.head.commit.hexsha
+
+    def push(branch, paths, key):
+        ev = PushEvent(forge="generic", kind="push", delivery_id=key, ref=f"refs/heads/{branch}", branch=branch,
+                       commit=sha, changed_paths=tuple(paths), paths_complete=True)
+        return penv.wait(penv.svc.start_run("app", event=ev, trigger="push", idempotency_key=key)["id"])
+
+    other = push("dev", ["src/a.py"], "k-dev")
+    assert other["status"] == "skipped" and "triggers.push.branches" in other["reason"]
+    docs = push("main", ["docs/x.md"], "k-docs")
+    assert docs["status"] == "skipped" and "paths" in docs["reason"]
+    manual = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert manual["status"] == "skipped"
+    slow = push("main", ["src/a.py"], "k-src")
+    assert slow["status"] == "timed-out" and slow["stages"][0]["status"] == "timed-out"
