@@ -170,6 +170,10 @@ def _deployments(page: Page, shipway, output_dir) -> None:
     expect(card.locator("h2")).to_contain_text("2/2 ready")
     expect(card.locator("tbody tr")).to_have_count(2)
     _shot(page, output_dir, "deployments")
+    pod = card.locator("tbody tr").first.locator("td").first.inner_text()
+    card.locator("tbody tr").first.get_by_role("link", name="logs").click()
+    expect(page.locator("h1")).to_contain_text(f"default/{pod}")
+    expect(page.locator("pre.log")).to_be_visible()
 
 
 def _services(page: Page, shipway, output_dir) -> None:
