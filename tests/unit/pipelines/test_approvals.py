@@ -77,3 +77,25 @@ def test_run_api_and_schema(unit_app, penv, as_role):
     assert dev.post("/api/v1/runs", json={"project": "nope"}).status_code == 404
     page = dev.get(f"/runs/{run_id}")
     assert page.status_code == 200 and b"succeeded" in page.data
+
+
+def test_approval_page_buttons_and_server_check(unit_app, penv, as_role):
+    penv.project(pipeline=GATE.replace("requester_may_not_approve: true", "approvers: {users: [carol]}")
+                 .replace("    approvers: {users: [carol], roles: [approver]}\n", ""))
+    from shipway.pipelines.states import RunState
+    run = penv.start(params={"branch": "main"}, requested_by="someone")
+    penv.wait(run["id"], RunState.WAITING)
+    viewer, admin = as_role(unit_app, "viewer"), as_role(unit_app, "admin")
+    page = viewer.get("/approvals").get_data(as_text=True)
+    assert "Ship it?" in page and "disabled" in page and "You cannot decide" in page
+    r = viewer.post(f"/runs/{run['id']}/approvals/gate/decide", data={"decision": "approve"})
+    assert r.status_code == 403  # the disabled button is a courtesy; the server checks
+    page = admin.get("/approvals").get_data(as_text=True)
+    assert "You cannot decide" not in page
+    r = admin.post(f"/runs/{run['id']}/approvals/gate/decide", data={"decision": "approve", "comment": "ok",
+                                                                      "input_color": "blue"})
+    assert r.status_code == 302
+    done = penv.wait(run["id"])
+    assert done["status"] == "succeeded"
+    view = viewer.get(f"/runs/{run['id']}").get_data(as_text=True)
+    assert "approved by" in view and "ok" in view
