@@ -133,3 +133,22 @@ def test_every_schema_property_is_documented():
     documented = set(re.findall(r"`([a-z_]+)`", doc))
     missing = sorted(documented_properties() - documented)
     assert not missing, f"docs/pipelines.md does not mention {missing}"
+
+
+def test_paths_cannot_escape_the_workspace_even_through_symlinks(tmp_path):
+    from shipway.pipelines.deploy import manifest_files
+    from shipway.pipelines.source import inside
+    ws = tmp_path / "ws"
+    (ws / "k8s").mkdir(parents=True)
+    (ws / "k8s" / "app.yaml").write_text("kind: Service\nmetadata: {name: a}\n")
+    outside = tmp_path / "secret.yaml"
+    outside.write_text("kind: Secret\nmetadata: {name: s}\n")
+    (ws / "k8s" / "link.yaml").symlink_to(outside)
+    (ws / "escape").symlink_to(tmp_path)
+    assert inside(ws, "k8s/app.yaml") == (ws / "k8s" / "app.yaml").resolve()
+    for bad in ("../secret.yaml", "/etc/passwd", "escape/secret.yaml", "k8s/link.yaml"):
+        with pytest.raises(ValueError):
+            inside(ws, bad)
+    with pytest.raises(ValueError):
+        manifest_files(ws, ["k8s/*.yaml"])  # the glob reaches the symlink that points outside
+    assert manifest_files(ws, "k8s/app.yaml") == [(ws / "k8s" / "app.yaml").resolve()]
