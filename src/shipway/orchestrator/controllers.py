@@ -34,6 +34,7 @@ class ControllerManager:
         self._leading = threading.Event()
         self._threads: list[threading.Thread] = []
         self._election = None
+        self._expired_at = 0.0
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
@@ -79,6 +80,9 @@ class ControllerManager:
                 self.res.ensure_default_namespace()
                 self.enqueue_all()
                 collect_garbage(self.res)
+                if time.monotonic() - self._expired_at > 60:
+                    self._expired_at = time.monotonic()
+                    self.res.events.expire()
             except Exception:  # noqa: BLE001
                 log.warning("orchestrator resync failed", exc_info=True)
             self._stop.wait(self.resync)

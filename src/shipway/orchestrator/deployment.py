@@ -44,13 +44,19 @@ def _limits(d: dict) -> tuple[int, int]:
     return surge, min(unavailable, n)
 
 
-def _scale(res, rs: dict, replicas: int) -> dict:
+def _scale(res, rs: dict, replicas: int, owner: dict | None = None) -> dict:
     if rs["spec"].get("replicas") == replicas:
         return rs
     new = deep(rs)
+    before = rs["spec"].get("replicas", 0)
     new["spec"]["replicas"] = replicas
     ns, name = rs["metadata"]["namespace"], rs["metadata"]["name"]
-    return res.update(RS, ns, name, new)
+    out = res.update(RS, ns, name, new)
+    if owner is not None:
+        way = "up" if replicas > before else "down"
+        res.events.record(owner, "Normal", "ScalingReplicaSet",
+                          f"Scaled {way} replica set {name} from {before} to {replicas}", "deployment-controller")
+    return out
 
 
 def sync_deployment(res, ns: str, name: str) -> float | None:
@@ -92,19 +98,19 @@ def sync_deployment(res, ns: str, name: str) -> float | None:
         target = new_rs or (sorted(all_rs, key=_rev)[-1] if all_rs else None)
         if target is not None and not active_old:
             before = target["spec"].get("replicas")
-            target = _scale(res, target, replicas)
+            target = _scale(res, target, replicas, d)
             progressed |= before != replicas
     elif not active_old:
         before = new_rs["spec"].get("replicas")
-        new_rs = _scale(res, new_rs, replicas)  # a plain scale: no new revision
+        new_rs = _scale(res, new_rs, replicas, d)  # a plain scale: no new revision
         progressed |= before != replicas
     elif strategy == "Recreate":
         for r in active_old:
-            _scale(res, r, 0)
+            _scale(res, r, 0, d)
         old_pods = [p for p in res.list(POD, ns) if controller_uid(p) in {r["metadata"]["uid"] for r in old_rss}]
         if not old_pods:
             before = new_rs["spec"].get("replicas")
-            new_rs = _scale(res, new_rs, replicas)
+            new_rs = _scale(res, new_rs, replicas, d)
             progressed |= before != replicas
     else:
         progressed |= _rolling(res, d, new_rs, active_old)
@@ -142,7 +148,10 @@ def _create_rs(res, d: dict, revision: int, replicas: int) -> dict | None:
           "spec": {"replicas": replicas, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                    "selector": sel, "template": tpl}}
     try:
-        return res.create(RS, m["namespace"], rs)
+        out = res.create(RS, m["namespace"], rs)
+        res.events.record(d, "Normal", "ScalingReplicaSet",
+                          f"Scaled up replica set {rs['metadata']['name']} from 0 to {replicas}", "deployment-controller")
+        return out
     except Conflict:
         return None  # a same-named RS exists (hash collision or a racing sync): retry on the next pass
 
@@ -155,12 +164,12 @@ def _rolling(res, d: dict, new_rs: dict, old: list[dict]) -> bool:
     all_count = new_rs["spec"].get("replicas", 0) + sum(r["spec"].get("replicas", 0) for r in old)
     cur_new = new_rs["spec"].get("replicas", 0)
     if cur_new > replicas:
-        new_rs = _scale(res, new_rs, replicas)
+        new_rs = _scale(res, new_rs, replicas, d)
         progressed = True
     elif cur_new < replicas:
         up = min(replicas + surge - all_count, replicas - cur_new)
         if up > 0:
-            new_rs = _scale(res, new_rs, cur_new + up)
+            new_rs = _scale(res, new_rs, cur_new + up, d)
             progressed = True
     # reconcileOldReplicaSets
     all_count = new_rs["spec"].get("replicas", 0) + sum(r["spec"].get("replicas", 0) for r in old)
@@ -176,7 +185,7 @@ def _rolling(res, d: dict, new_rs: dict, old: list[dict]) -> bool:
         unhealthy = r["spec"].get("replicas", 0) - (r.get("status") or {}).get("availableReplicas", 0)
         n = min(max(unhealthy, 0), max_down)
         if n > 0:
-            old[i] = _scale(res, r, r["spec"]["replicas"] - n)
+            old[i] = _scale(res, r, r["spec"]["replicas"] - n, d)
             max_down -= n
             progressed = True
     available = (new_rs.get("status") or {}).get("availableReplicas", 0) + sum(
@@ -187,7 +196,7 @@ def _rolling(res, d: dict, new_rs: dict, old: list[dict]) -> bool:
             break
         n = min(r["spec"].get("replicas", 0), total_down)
         if n > 0:
-            _scale(res, r, r["spec"]["replicas"] - n)
+            _scale(res, r, r["spec"]["replicas"] - n, d)
             total_down -= n
             progressed = True
     return progressed

@@ -71,6 +71,9 @@ class PodWorker:
     def start(self) -> None:
         self.thread.start()
 
+    def event(self, pod: dict, etype: str, reason: str, message: str) -> None:
+        self.agent.resources.events.record(pod, etype, reason, message, "kubelet")
+
     def _run(self) -> None:
         try:
             self._adopt()
@@ -194,6 +197,9 @@ class PodWorker:
         delay = 0.0 if st.crashes == 0 else min(BACKOFF_START * 2 ** (st.crashes - 1), BACKOFF_MAX)
         st.crashes += 1
         st.backoff_until = t + delay
+        if delay:
+            self.event(pod, "Warning", "BackOff", "Back-off restarting failed container "
+                                                  f"{st.spec['name']} in pod {self.name}")
         st.waiting = ("CrashLoopBackOff", f"back-off {int(delay)}s restarting failed container={st.spec['name']} "
                                           f"pod={self.name}") if delay else ("ContainerCreating", "")
         self._drop_previous(st)
@@ -211,6 +217,7 @@ class PodWorker:
         try:
             self.rt.ensure_image(spec["image"], spec.get("imagePullPolicy", "IfNotPresent"))
         except PullError as e:
+            self.event(pod, "Warning", "Failed", f'Failed to pull image "{spec["image"]}": {e}')
             pulled_before = st.waiting is not None and st.waiting[0] in ("ErrImagePull", "ImagePullBackOff")
             return self._backoff(st, t, "ImagePullBackOff" if pulled_before else "ErrImagePull", str(e))
         try:
@@ -218,12 +225,15 @@ class PodWorker:
             env = container_env(live, spec, self.agent.lookup(self.ns), self.agent.injected_env())
             mounts = self.rt.volume_mounts(pod, spec, volume_files(pod, self.agent.lookup(self.ns)))
         except ConfigError as e:
+            if not st.waiting or st.waiting[0] != "CreateContainerConfigError":
+                self.event(pod, "Warning", "Failed", f"Error: {e}")
             return self._backoff(st, t, "CreateContainerConfigError", str(e))
         try:
             st.container = self.rt.create_container(pod, spec, self.sandbox, st.restart, env, mounts)
         except docker.errors.APIError as e:
             st.container = None
             return self._backoff(st, t, "RunContainerError", str(e.explanation or e))
+        self.event(pod, "Normal", "Started", f"Started container {spec['name']}")
         st.started_at, st.waiting, st.ready, st.started = time.time(), None, False, False
         st.image_id = st.container.attrs.get("Image", "")
         st.probes = {k: ProbeState(spec[k], st.started_at) for k in ("startupProbe", "livenessProbe",
@@ -263,6 +273,9 @@ class PodWorker:
             if ps.due(t):
                 ok, msg = run_handler(ps.probe, st.spec, st.container, self.pod_ip, ps.probe.get("timeoutSeconds", 1))
                 ps.record(ok, msg, time.time())
+                if not ok:
+                    what = "Liveness" if kind == "livenessProbe" else "Readiness"
+                    self.event(pod, "Warning", "Unhealthy", f"{what} probe failed: {msg}")
                 if kind == "livenessProbe" and ps.result is False:
                     self._kill(st, pod, f"liveness probe failed: {msg}")
                     return 0.05
@@ -273,6 +286,7 @@ class PodWorker:
 
     def _kill(self, st: CState, pod: dict, why: str) -> None:
         log.info("pod %s/%s container %s: %s; restarting", self.ns, self.name, st.spec["name"], why)
+        self.event(pod, "Normal", "Killing", f"Container {st.spec['name']} {why}, will be restarted")
         self._stop_container(st, pod, pod["spec"].get("terminationGracePeriodSeconds", 30))
 
     def _stop_container(self, st: CState, pod: dict, grace: float) -> None:
@@ -340,6 +354,9 @@ class PodWorker:
         """Graceful end: (drain) → preStop → SIGTERM → grace → SIGKILL → remove → delete the object."""
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         grace = pod["spec"].get("terminationGracePeriodSeconds", 30) if grace is None else grace
+        for s in self.states.values():
+            if s.container is not None:
+                self.event(pod, "Normal", "Killing", f"Stopping container {s.spec['name']}")
         if grace > 0 and DRAIN > 0 and any(s.container is not None for s in self.states.values()):
             time.sleep(DRAIN)  # let clients that picked this pod before it left the proxy finish
         threads = [threading.Thread(target=self._stop_container, args=(s, pod, grace)) for s in self.states.values()]

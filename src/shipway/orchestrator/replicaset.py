@@ -49,6 +49,8 @@ def sync_replicaset(res, ns: str, name: str) -> float | None:
         for p in sorted(active, key=_delete_rank)[:diff]:
             try:
                 res.delete(POD, ns, p["metadata"]["name"])
+                res.events.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}",
+                                  "replicaset-controller")
             except NotFound:
                 pass
     # Failed pods of an RS are replaced (above) and removed here.
@@ -93,6 +95,8 @@ def _create_pod(res, rs: dict) -> None:
         del pod["metadata"]["annotations"]
     try:
         res.create(POD, m["namespace"], pod)
+        res.events.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                          "replicaset-controller")
     except Conflict:
         pass
 

@@ -40,6 +40,8 @@ class Resources:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        from shipway.orchestrator.events import Recorder
+        self.events = Recorder(store)
         lo, _, hi = os.environ.get("SHIPWAY_ORCHESTRATOR_PORTS", DEFAULT_PORT_RANGE).partition("-")
         self.port_range = (int(lo), int(hi))
 

@@ -113,6 +113,12 @@ COLUMNS: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
     "Secret": ([_col("Name"), _col("Type"), _col("Data", "integer"), _col("Age")],
                lambda o: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}), None]),
     "Endpoints": ([_col("Name"), _col("Endpoints"), _col("Age")], _endpoints),
+    "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message"), _col("Name", priority=1),
+               _col("Age", priority=1)],
+              lambda o: [human_age(o.get("lastTimestamp")), o.get("type", ""), o.get("reason", ""),
+                         f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/"
+                         f"{(o.get('involvedObject') or {}).get('name', '')}", o.get("message", ""),
+                         o["metadata"]["name"], None]),
 }
 
 

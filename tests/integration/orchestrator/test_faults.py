@@ -115,4 +115,5 @@ spec:
     time.sleep(6)  # measuring that nothing happens for a while needs a plain wait
     assert status()["restartCount"] <= n + 1
     assert "boom" in kube.kubectl("logs", "crasher").stdout
+    assert "Back-off restarting failed container" in kube.kubectl("describe", "pod", "crasher").stdout
     kube.kubectl("delete", "pod", "crasher", "--grace-period=0", "--force")

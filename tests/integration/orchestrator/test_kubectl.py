@@ -31,6 +31,7 @@ def test_kubectl_end_to_end(kube):
     assert wait_for(lambda: _fetch(port) == "hello v1\n", 20, message="the Service answering")
     described = kube.kubectl("describe", "deployment", "web").stdout
     assert "NewReplicaSetAvailable" in described and "RollingUpdateStrategy" in described
+    assert "ScalingReplicaSet" in described and "Scaled up replica set web-" in described
     assert "Ready" in kube.kubectl("describe", "pod", "-l", "app=web").stdout
 
     # A config change through client-side apply rolls out revision 2.
