@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import fnmatch
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -190,7 +189,3 @@ class HistoryQueries:
             if n:
                 raise Conflict(f"namespace {name!r} still holds {n} config(s); delete them first")
             s.delete(row)
-
-
-def glob_match(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern)

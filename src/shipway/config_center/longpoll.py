@@ -11,6 +11,7 @@ Also here: the Nacos ``Listening-Configs`` wire format.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import urllib.parse
@@ -179,7 +180,13 @@ def parse_listening_configs(text: str) -> list[NacosKey]:
 
 def format_changed(keys: list[NacosKey]) -> str:
     """The url-encoded answer: ``dataId^2group[^2tenant]^1`` per changed key."""
+    return _format_changed(tuple((k.data_id, k.group, k.tenant) for k in keys))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_changed(keys: tuple[tuple[str, str, str], ...]) -> str:
+    # Cached: a publish answers many listeners of the same key with the same bytes.
     out = []
-    for k in keys:
-        out.append(k.data_id + WORD_SEP + k.group + (WORD_SEP + k.tenant if k.tenant else "") + LINE_SEP)
+    for data_id, group, tenant in keys:
+        out.append(data_id + WORD_SEP + group + (WORD_SEP + tenant if tenant else "") + LINE_SEP)
     return urllib.parse.quote_plus("".join(out))

@@ -26,6 +26,7 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 from sqlalchemy import func, select
 
 from shipway.config_center import history, validate
+from shipway.config_center.beta import BetaOps
 from shipway.config_center.metrics import CHANGES, PUBLISH_SECONDS
 from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, ConfigNamespace, Op, RowState
 from shipway.config_center.paths import Value, beta_path, config_path, decode, md5_of
@@ -40,7 +41,7 @@ def zk_errors() -> tuple[type[BaseException], ...]:
     return (KazooException, KazooTimeoutError)
 
 
-class ConfigService(history.HistoryQueries):
+class ConfigService(history.HistoryQueries, BetaOps):
     """Config operations on ZooKeeper (current values) and the SQL store (history, audit).
 
     ``kazoo`` is a callable returning the connected kazoo client (resolved lazily so that building the
@@ -277,67 +278,6 @@ class ConfigService(history.HistoryQueries):
         if ns != validate.DEFAULT_NAMESPACE and s.get(ConfigNamespace, ns) is None:
             s.add(ConfigNamespace(name=ns, display_name=ns, description="created by the first publish"))
 
-    # -- gray release ------------------------------------------------------------
-    def beta_publish(self, namespace: str, group: str, data_id: str, content: str, *, ips: Any = None,
-                     labels: dict[str, str] | None = None, author: str, source_ip: str = "") -> dict[str, Any]:
-        """Publish a beta content seen only by clients whose IP is in ``ips`` or whose labels match."""
-        key = self.key(namespace, group, data_id)
-        ip_list = _ip_list(ips)
-        labels = labels or {}
-        if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                   for k, v in labels.items()):
-            raise BadRequest("labels must be an object of string values", field="labels")
-        if not ip_list and not labels:
-            raise BadRequest("a beta needs client IPs and/or labels", field="ips")
-        current, _ = self.read(config_path(*key))
-        if current is None:
-            raise NotFound(f"config {'/'.join(key)} does not exist; publish it before a beta")
-        validate.check_content(content, current.type)
-        value = Value(content=content, md5=md5_of(content), version=current.version, type=current.type,
-                      author=author, time=int(time.time() * 1000), ips=tuple(ip_list), labels=labels)
-        zk = self.zk
-        try:
-            zk.retry(self._put, zk, beta_path(*key), value.encode())
-        except zk_errors() as e:
-            raise Unavailable(f"ZooKeeper is not reachable: {e.__class__.__name__}") from e
-        self._audit(key, "beta-publish", author, source_ip, current.version,
-                    f"md5={value.md5} ips={','.join(ip_list)} labels={labels}")
-        return self.to_dict(key, value, beta=True)
-
-    def beta_get(self, namespace: str, group: str, data_id: str) -> dict[str, Any]:
-        key = self.key(namespace, group, data_id)
-        beta, _ = self.read(beta_path(*key))
-        if beta is None:
-            raise NotFound(f"config {'/'.join(key)} has no beta")
-        return self.to_dict(key, beta, beta=True)
-
-    def beta_stop(self, namespace: str, group: str, data_id: str, *, author: str, source_ip: str = "") -> None:
-        key = self.key(namespace, group, data_id)
-        zk = self.zk
-        try:
-            zk.retry(zk.delete, beta_path(*key))
-        except NoNodeError:
-            raise NotFound(f"config {'/'.join(key)} has no beta") from None
-        except zk_errors() as e:
-            raise Unavailable(f"ZooKeeper is not reachable: {e.__class__.__name__}") from e
-        self._audit(key, "beta-stop", author, source_ip, 0, "")
-
-    def beta_promote(self, namespace: str, group: str, data_id: str, *, author: str,
-                     source_ip: str = "") -> dict[str, Any]:
-        """Publish the beta content to everyone (a new version), then remove the beta."""
-        beta = self.beta_get(namespace, group, data_id)
-        result = self.publish(namespace, group, data_id, beta["content"], beta["type"], author=author,
-                              source_ip=source_ip, action="beta-promote")
-        self.beta_stop(namespace, group, data_id, author=author, source_ip=source_ip)
-        return result
-
-    @staticmethod
-    def _put(zk, path: str, data: bytes) -> None:
-        try:
-            zk.set(path, data)
-        except NoNodeError:
-            zk.create(path, data, makepath=True)
-
     def _audit(self, key, action: str, author: str, source_ip: str, version: int, detail: str) -> None:
         with self.store.session() as s:
             s.add(ConfigAudit(actor=author, source_ip=source_ip, action=action, namespace=key[0],
@@ -377,21 +317,3 @@ def index_core(conn, key, value: Value | None) -> None:
         return
     if conn.execute(select(t.c.version).where(where)).first() is None:
         conn.execute(t.insert().values(namespace=key[0], group_name=key[1], data_id=key[2], **fields))
-
-
-def _ip_list(ips: Any) -> list[str]:
-    if ips is None or ips == "":
-        return []
-    if isinstance(ips, str):
-        items = [i.strip() for i in ips.split(",") if i.strip()]
-    elif isinstance(ips, list) and all(isinstance(i, str) for i in ips):
-        items = [i.strip() for i in ips if i.strip()]
-    else:
-        raise BadRequest("ips must be a list or a comma-separated string", field="ips")
-    import ipaddress
-    for ip in items:
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise BadRequest(f"invalid client IP {ip!r}", field="ips") from None
-    return sorted(set(items))
