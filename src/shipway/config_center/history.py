@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from shipway.config_center import validate
-from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, ConfigNamespace, RowState
-from shipway.core.errors import BadRequest, Conflict, NotFound
+from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, RowState
+from shipway.core.errors import BadRequest, NotFound
 
 
 def _iso(t) -> str | None:
@@ -144,48 +144,3 @@ class HistoryQueries:
             return total, [{"id": r.id, "time": _iso(r.at), "actor": r.actor, "sourceIp": r.source_ip,
                             "action": r.action, "namespace": r.namespace, "group": r.group_name,
                             "dataId": r.data_id, "version": r.version, "detail": r.detail} for r in rows]
-
-    # -- namespaces --------------------------------------------------------------
-    def namespaces(self) -> list[dict[str, Any]]:
-        with self.store.session() as s:
-            rows = {r.name: r for r in s.scalars(select(ConfigNamespace)).all()}
-            counts = dict(s.execute(select(ConfigItem.namespace, func.count()).group_by(ConfigItem.namespace)).all())
-        out = [{"namespace": validate.DEFAULT_NAMESPACE, "name": "public", "desc": "default namespace",
-                "configCount": counts.get(validate.DEFAULT_NAMESPACE, 0)}]
-        for name in sorted(rows):
-            r = rows[name]
-            out.append({"namespace": name, "name": r.display_name or name, "desc": r.description,
-                        "configCount": counts.get(name, 0)})
-        return out
-
-    def create_namespace(self, name: str, display_name: str = "", desc: str = "") -> dict[str, Any]:
-        name = validate.check_name(name, "namespace")
-        with self.store.session() as s:
-            if name == validate.DEFAULT_NAMESPACE or s.get(ConfigNamespace, name) is not None:
-                raise Conflict(f"namespace {name!r} already exists")
-            s.add(ConfigNamespace(name=name, display_name=str(display_name or name)[:256], description=str(desc)))
-        return {"namespace": name, "name": display_name or name, "desc": desc, "configCount": 0}
-
-    def update_namespace(self, name: str, display_name: str | None = None, desc: str | None = None) -> None:
-        with self.store.session() as s:
-            row = s.get(ConfigNamespace, validate.check_name(name, "namespace"))
-            if row is None:
-                raise NotFound(f"no namespace {name!r}")
-            if display_name is not None:
-                row.display_name = str(display_name)[:256]
-            if desc is not None:
-                row.description = str(desc)
-
-    def delete_namespace(self, name: str) -> None:
-        """Delete an empty namespace (409 while it still holds configs; ``public`` cannot be deleted)."""
-        name = validate.check_name(name, "namespace")
-        if name == validate.DEFAULT_NAMESPACE:
-            raise BadRequest("the public namespace cannot be deleted", field="namespace")
-        with self.store.session() as s:
-            row = s.get(ConfigNamespace, name)
-            if row is None:
-                raise NotFound(f"no namespace {name!r}")
-            n = s.scalar(select(func.count()).select_from(ConfigItem).where(ConfigItem.namespace == name))
-            if n:
-                raise Conflict(f"namespace {name!r} still holds {n} config(s); delete them first")
-            s.delete(row)

@@ -99,4 +99,5 @@ class ConfigNamespace(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(256), default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    write_role: Mapped[str] = mapped_column(String(16), default="developer")  # role needed to change its configs
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from shipway.config_center.longpoll import format_changed, parse_listening_configs
 from shipway.config_center.validate import DEFAULT_GROUP, DEFAULT_NAMESPACE
 from shipway.core.errors import BadRequest, Forbidden, NotFound, ShipwayError
-from shipway.core.http import client_ip, context, csrf_exempt, current_identity, public, requires
+from shipway.core.http import client_ip, context, csrf_exempt, current_identity, public, require, requires
 
 bp = Blueprint("nacos_config", __name__, url_prefix="/nacos/v1/cs")
 auth_bp = Blueprint("nacos_auth", __name__, url_prefix="/nacos/v1/auth")
@@ -133,6 +133,7 @@ def _search():
 @requires("developer")
 def publish():
     key = _key()
+    require(svc().write_role(key[0]))
     content = request.values.get("content")
     if content is None or content == "":
         raise BadRequest("Required parameter 'content' is not present", field="content")
@@ -150,6 +151,7 @@ def publish():
 @requires("developer")
 def delete():
     key = _key()
+    require(svc().write_role(key[0]))
     try:
         if _is_true("beta"):
             svc().beta_stop(*key, **_who())

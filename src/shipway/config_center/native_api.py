@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from shipway.config_center.validate import DEFAULT_NAMESPACE
 from shipway.core.errors import BadRequest
-from shipway.core.http import client_ip, context, current_identity, json_body, paging, requires
+from shipway.core.http import client_ip, context, current_identity, json_body, paging, require, requires
 
 bp = Blueprint("config_api", __name__, url_prefix="/api/v1/configs")
 
@@ -24,6 +24,11 @@ def svc():
 
 def hub():
     return context().services["config.hub"]
+
+
+def require_write(namespace: str) -> None:
+    """403 unless the caller holds the namespace's write role (``developer``, or ``admin`` where set)."""
+    require(svc().write_role(namespace or DEFAULT_NAMESPACE))
 
 
 def _who() -> dict:
@@ -85,20 +90,27 @@ def list_namespaces():
 @requires("developer")
 def create_namespace():
     body = json_body()
-    return jsonify(svc().create_namespace(body.get("namespace"), body.get("name", ""), body.get("desc", ""))), 201
+    role = body.get("writeRole") or "developer"
+    require(role if role in ("developer", "admin") else "developer")  # nobody grants more than they hold
+    return jsonify(svc().create_namespace(body.get("namespace"), body.get("name", ""), body.get("desc", ""),
+                                          role)), 201
 
 
 @bp.put("/namespaces/<name>")
 @requires("developer")
 def update_namespace(name: str):
     body = json_body()
-    svc().update_namespace(name, body.get("name"), body.get("desc"))
+    require_write(name)
+    if body.get("writeRole") in ("developer", "admin"):
+        require(body["writeRole"])
+    svc().update_namespace(name, body.get("name"), body.get("desc"), body.get("writeRole"))
     return jsonify({"namespace": name, "updated": True})
 
 
 @bp.delete("/namespaces/<name>")
 @requires("developer")
 def delete_namespace(name: str):
+    require_write(name)
     svc().delete_namespace(name)
     return jsonify({"namespace": name, "deleted": True})
 
@@ -153,6 +165,7 @@ def get_config(namespace: str, group: str, data_id: str):
 @bp.put(KEY)
 @requires("developer")
 def put_config(namespace: str, group: str, data_id: str):
+    require_write(namespace)
     body = json_body()
     if "content" not in body:
         raise BadRequest("content is required", field="content")
@@ -165,6 +178,7 @@ def put_config(namespace: str, group: str, data_id: str):
 @bp.delete(KEY)
 @requires("developer")
 def delete_config(namespace: str, group: str, data_id: str):
+    require_write(namespace)
     return jsonify(svc().delete(namespace, group, data_id, cas_md5=request.args.get("casMd5"), **_who()))
 
 
@@ -194,6 +208,7 @@ def diff(namespace: str, group: str, data_id: str):
 @bp.post(KEY + "/rollback")
 @requires("developer")
 def rollback(namespace: str, group: str, data_id: str):
+    require_write(namespace)
     body = json_body()
     if "version" not in body:
         raise BadRequest("version is required", field="version")
@@ -210,6 +225,7 @@ def beta_get(namespace: str, group: str, data_id: str):
 @bp.put(KEY + "/beta")
 @requires("developer")
 def beta_put(namespace: str, group: str, data_id: str):
+    require_write(namespace)
     body = json_body()
     if "content" not in body:
         raise BadRequest("content is required", field="content")
@@ -220,11 +236,13 @@ def beta_put(namespace: str, group: str, data_id: str):
 @bp.post(KEY + "/beta/promote")
 @requires("developer")
 def beta_promote(namespace: str, group: str, data_id: str):
+    require_write(namespace)
     return _with_headers(svc().beta_promote(namespace, group, data_id, **_who()))
 
 
 @bp.delete(KEY + "/beta")
 @requires("developer")
 def beta_stop(namespace: str, group: str, data_id: str):
+    require_write(namespace)
     svc().beta_stop(namespace, group, data_id, **_who())
     return jsonify({"stopped": True})

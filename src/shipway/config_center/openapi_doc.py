@@ -99,8 +99,10 @@ SCHEMAS: dict[str, Any] = {
     "HistoryPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"}},
                                                       "total": _INT}},
     "Diff": {"type": "object", "properties": {"from": _INT, "to": _INT, "diff": _STR}},
-    "Namespace": {"type": "object", "properties": {"namespace": _STR, "name": _STR, "desc": _STR, "configCount": _INT}},
-    "NamespaceIn": {"type": "object", "properties": {"namespace": _STR, "name": _STR, "desc": _STR}},
+    "Namespace": {"type": "object", "properties": {"namespace": _STR, "name": _STR, "desc": _STR,
+                                                    "writeRole": _STR, "configCount": _INT}},
+    "NamespaceIn": {"type": "object", "properties": {"namespace": _STR, "name": _STR, "desc": _STR,
+                                                      "writeRole": {"type": "string", "enum": ["developer", "admin"]}}},
     "Namespaces": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Namespace"}}}},
     "AuditPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}, "total": _INT}},
 }

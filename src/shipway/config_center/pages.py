@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from shipway.config_center.validate import DEFAULT_GROUP, DEFAULT_NAMESPACE, TYPES
 from shipway.core.errors import NotFound, ShipwayError, ValidationFailed
-from shipway.core.http import client_ip, context, current_identity, requires
+from shipway.core.http import client_ip, context, current_identity, require, requires
 
 bp = Blueprint("configs", __name__, url_prefix="/configs")
 
@@ -65,6 +65,7 @@ def save():
     ns, group, data_id = f.get("namespace") or DEFAULT_NAMESPACE, f.get("group") or DEFAULT_GROUP, f.get("dataId", "")
     svc = _svc()
     try:
+        require(svc.write_role(ns))
         item = svc.publish(ns, group, data_id, f.get("content", "").replace("\r\n", "\n"), f.get("type") or "text",
                            cas_md5=f.get("casMd5") or None, desc=f.get("desc"), tags=f.get("tags"), **_who())
     except ShipwayError as e:
@@ -90,6 +91,7 @@ def action(ns: str, group: str, data_id: str):
     act = f.get("action")
     target = url_for("configs.detail", ns=ns, group=group, data_id=data_id)
     try:
+        require(svc.write_role(ns))
         if act == "rollback":
             item = svc.rollback(ns, group, data_id, int(f.get("version", "0")), **_who())
             flash(f"rolled back to the content of version {f.get('version')}: now version {item['version']}")

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from shipway.config_center import history, validate
 from shipway.config_center.beta import BetaOps
+from shipway.config_center.namespaces import NamespaceOps
 from shipway.config_center.metrics import CHANGES, PUBLISH_SECONDS
 from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, ConfigNamespace, Op, RowState
 from shipway.config_center.paths import Value, beta_path, config_path, decode, md5_of
@@ -41,7 +42,7 @@ def zk_errors() -> tuple[type[BaseException], ...]:
     return (KazooException, KazooTimeoutError)
 
 
-class ConfigService(history.HistoryQueries, BetaOps):
+class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
     """Config operations on ZooKeeper (current values) and the SQL store (history, audit).
 
     ``kazoo`` is a callable returning the connected kazoo client (resolved lazily so that building the
@@ -54,6 +55,8 @@ class ConfigService(history.HistoryQueries, BetaOps):
         self._locks: dict[tuple[str, str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._known_namespaces: set[str] = {validate.DEFAULT_NAMESPACE}
+        self._roles: dict[str, tuple[float, str]] = {}
+        self._roles_lock = threading.Lock()
         #: key -> (value, znode version) of this server's last successful write (saves a read per publish).
         self._written: dict[tuple[str, str, str], tuple[Value, int]] = {}
 

@@ -133,3 +133,22 @@ def test_openapi_document(app):
     doc = app.test_client().get("/api/v1/openapi.json").json
     assert "/api/v1/configs/{namespace}/{group}/{dataId}" in doc["paths"]
     assert doc["openapi"].startswith("3.")
+
+
+def test_namespace_write_role(app, as_role):
+    dev, admin = as_role(app, "developer"), as_role(app, "admin")
+    assert dev.post("/api/v1/configs/namespaces", json={"namespace": "prod", "writeRole": "admin"}).status_code == 403
+    r = admin.post("/api/v1/configs/namespaces", json={"namespace": "prod", "writeRole": "admin"})
+    assert r.status_code == 201 and r.json["writeRole"] == "admin"
+    url = "/api/v1/configs/prod/G/db.url"
+    r = dev.put(url, json={"content": "x"})
+    assert r.status_code == 403 and "admin" in r.json["message"]
+    assert admin.put(url, json={"content": "x"}).status_code == 201
+    assert dev.get(url).json["content"] == "x"  # reads stay open to viewers
+    assert dev.delete(url).status_code == 403 and dev.post(url + "/rollback", json={"version": 1}).status_code == 403
+    form = {"dataId": "db.url", "group": "G", "tenant": "prod", "content": "y"}
+    assert dev.post("/nacos/v1/cs/configs", data=form).status_code == 403
+    assert dev.put("/api/v1/configs/namespaces/prod", json={"writeRole": "developer"}).status_code == 403
+    assert admin.put("/api/v1/configs/namespaces/prod", json={"writeRole": "developer"}).status_code == 200
+    assert dev.put(url, json={"content": "z"}).status_code == 200
+    assert dev.get(url).json["version"] == 2
