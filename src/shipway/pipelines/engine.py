@@ -205,6 +205,8 @@ class Engine:
             w.close()
             self.svc.finish(run_id, RunState.SKIPPED, reason=excluded)
             return
+        if row.resume_at is None:
+            self.svc.report_state(row, "running")
         rc = RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url)
         timeout = spec.parse_duration(pipeline.get("timeout"), DEFAULT_TIMEOUT)
         started = row.started_at.timestamp() if row.started_at else time.time()

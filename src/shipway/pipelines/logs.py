@@ -9,6 +9,7 @@ reader sees output within ~``FLUSH_SECONDS`` and never busy-polls.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -20,6 +21,7 @@ from shipway.pipelines.models import LogChunk
 
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.2
+PENDING = 4
 
 
 class LogBroker:
@@ -57,6 +59,12 @@ class LogWriter:
         self._size = 0
         self._last = time.monotonic()
         self._lock = threading.Lock()
+        # A chatty step hands full chunks to a writer thread so that masking the next megabyte and
+        # storing the last one overlap (sqlite releases the GIL while it writes). Bounded: at most
+        # PENDING chunks wait, then the reader (and so the step's pipe) waits too.
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write_bytes(self, data: bytes) -> None:
         with self._lock:
@@ -74,21 +82,43 @@ class LogWriter:
         if text:
             self._buf.append(text)
             self._size += len(text)
-        if self._size >= FLUSH_BYTES or (self._buf and time.monotonic() - self._last >= FLUSH_SECONDS):
+        if self._size >= FLUSH_BYTES:
+            self._flush(background=True)
+        elif self._buf and time.monotonic() - self._last >= FLUSH_SECONDS:
             self._flush()
 
-    def _flush(self, finalize=None) -> None:
-        self._last = time.monotonic()
-        if not self._buf and finalize is None:
-            return
-        text = "".join(self._buf)
-        self._buf, self._size = [], 0
+    def _store(self, text: str, finalize) -> None:
         with self.store.session() as s:
             if text:
                 s.execute(insert(LogChunk), [{"run_id": self.run_id, "step_id": self.step_id, "text": text}])
             if finalize is not None:
                 finalize(s)  # e.g. the step's final status: one transaction per step end, not two
         self.broker.notify()
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._store(*item)
+            except BaseException as e:  # noqa: BLE001 - reported by close()
+                self._error = e
+
+    def _flush(self, finalize=None, background: bool = False) -> None:
+        self._last = time.monotonic()
+        if not self._buf and finalize is None:
+            return
+        text = "".join(self._buf)
+        self._buf, self._size = [], 0
+        if background and self._thread is None:
+            self._queue = queue.Queue(maxsize=PENDING)
+            self._thread = threading.Thread(target=self._drain, daemon=True, name="log-writer")
+            self._thread.start()
+        if self._thread is not None:  # once there is a writer thread, everything goes through it (order)
+            self._queue.put((text, finalize))
+        else:
+            self._store(text, finalize)
 
     def flush(self) -> None:
         with self._lock:
@@ -101,6 +131,12 @@ class LogWriter:
             if rest:
                 self._buf.append(rest)
             self._flush(finalize)
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
+            if self._error is not None:
+                raise self._error
 
 
 def read_chunks(store: Store, run_id: int, after: int = 0, step_id: int | None = None,

@@ -196,6 +196,10 @@ class PipelineService:
         if d.get("commit"):
             self._status(row.project, row, row.status)
 
+    def report_state(self, row: RunRow, state: str) -> None:
+        """Report a run's state to the forge as a commit status (when the project is set up for it)."""
+        self._status(row.project, row, state)
+
     def _status(self, project: str, row: RunRow, state: str) -> None:
         try:
             svc = self.ctx.services.get("projects")
