@@ -8,6 +8,7 @@ component (started only by ``shipway serve``).
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
@@ -173,7 +174,8 @@ def register(app, ctx) -> None:
         queue = ZkRunQueue(lambda: ctx.kazoo) if ctx.zk_hosts else None
         svc = PipelineService(ctx, queue)
         ctx.services["pipelines"] = svc
-        executor = Executor(svc)
+        # Runs one process executes at once (waiting approvals hold a slot too); env, like the orchestrator's knobs.
+        executor = Executor(svc, max_runs=max(1, int(os.environ.get("SHIPWAY_PIPELINE_SLOTS", "4") or 4)))
         ctx.services["pipelines_executor"] = executor
         ctx.add_component(executor)
         from shipway.pipelines.cron import CronTriggers

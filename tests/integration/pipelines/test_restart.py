@@ -1,7 +1,7 @@
 """Restart safety against a real `shipway serve`: kill -9, restart on the same data dir.
 
 A run waiting for approval is still waiting and approvable afterwards and then finishes; a run that was
-executing a step is marked interrupted; a run queued while shipway was down runs.
+executing a step is marked interrupted; a run still queued when shipway was killed runs after the restart.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 import pytest
 import requests
 
+from support.server import LiveServer
 from support.waiting import wait_for
 
 PIPELINE = """
@@ -44,7 +45,17 @@ def _status(s, server, run_id):
 
 @pytest.mark.zookeeper
 @pytest.mark.slow
-def test_waiting_approval_and_running_run_survive_kill_9(live_server, git_repo):
+def test_waiting_approval_and_running_run_survive_kill_9(tmp_path, zk_hosts, registry_server, git_repo):
+    # two slots: the waiting run and the running one hold them, so a third run stays queued across the kill
+    live_server = LiveServer(tmp_path / "serve", zk=zk_hosts, registry=registry_server,
+                             env={"SHIPWAY_PIPELINE_SLOTS": "2"}).start()
+    try:
+        _scenario(live_server, git_repo)
+    finally:
+        live_server.stop()
+
+
+def _scenario(live_server, git_repo):
     git_repo.commit({".shipway.yml": PIPELINE}, "pipeline")
     git_repo.push()
     git_repo.repo.git.checkout("-b", "slow")
@@ -61,10 +72,12 @@ def test_waiting_approval_and_running_run_survive_kill_9(live_server, git_repo):
     wait_for(lambda: "sleeping" in s.get(f"{live_server.url}/api/v1/runs/{slow['id']}/logs?format=text",
                                          timeout=5).text, 60, message="slow step running")
 
+    queued = s.post(f"{live_server.url}/api/v1/runs", json={"project": "app", "branch": "main"}, timeout=10).json()
+    assert _status(s, live_server, queued["id"])["status"] == "queued"
+
     live_server.stop(signal.SIGKILL)
     live_server.start()
     s = _api(live_server)
-    queued = s.post(f"{live_server.url}/api/v1/runs", json={"project": "app", "branch": "main"}, timeout=10).json()
 
     assert _status(s, live_server, gate["id"])["status"] == "waiting-for-approval"
     wait_for(lambda: _status(s, live_server, slow["id"])["status"] == "interrupted", 60,
@@ -91,4 +104,4 @@ def test_waiting_approval_and_running_run_survive_kill_9(live_server, git_repo):
                            timeout=60)
     assert "approval gate: approved by admin" in shown.stdout, shown.stdout
     wait_for(lambda: _status(s, live_server, queued["id"])["status"] == "waiting-for-approval", 60,
-             message="a run queued after the restart runs")
+             message="the run queued before the kill runs after the restart")
