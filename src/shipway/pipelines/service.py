@@ -136,7 +136,7 @@ class PipelineService:
                     {"file": name, "line": 1, "column": 1, "path": "",
                      "message": f"{name} does not exist at commit {commit[:12]}"}])
             text, name = project.default_pipeline, "(project default pipeline)"
-        pipeline = spec.load(text, name)
+        pipeline = spec.load(text, name, secrets=set(self.project_secrets(project.name)))
         self._check_params(pipeline, row)
         return pipeline, commit
 

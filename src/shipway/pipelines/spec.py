@@ -89,8 +89,11 @@ def _construct_mapping(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load(text: str, filename: str = ".shipway.yml") -> dict[str, Any]:
-    """Parse and validate; raise :class:`ValidationFailed` listing every error."""
+def load(text: str, filename: str = ".shipway.yml", secrets: set[str] | None = None) -> dict[str, Any]:
+    """Parse and validate; raise :class:`ValidationFailed` listing every error.
+
+    With ``secrets`` (the project's secret names) every ``from_secret`` must name one of them.
+    """
     errors: list[dict[str, Any]] = []
 
     def err(path: list, message: str, marks: _Marks | None = None, line: int | None = None,
@@ -119,6 +122,11 @@ def load(text: str, filename: str = ".shipway.yml") -> dict[str, Any]:
         err(list(e.absolute_path), _schema_message(e), marks)
     try:
         _semantic(data, lambda p, m: err(p, m, marks))
+        if secrets is not None:
+            for path, name in _secret_refs(data, []):
+                if name not in secrets:
+                    err(path, f"the project has no secret '{name}' (it has: {', '.join(sorted(secrets)) or 'none'})",
+                        marks)
     except (KeyError, TypeError, AttributeError, ValueError):
         if not errors:  # malformed beyond what the schema caught: report, never crash
             raise
@@ -134,6 +142,19 @@ def _schema_message(e: jsonschema.ValidationError) -> str:
     if e.validator == "oneOf" and e.schema.get("description"):
         return f"{e.instance!r} is not valid: {e.schema['description']}"
     return e.message
+
+
+def _secret_refs(node: Any, path: list):
+    """``(path, name)`` of every ``{from_secret: name}`` in the file."""
+    if isinstance(node, dict):
+        if set(node) == {"from_secret"} and isinstance(node["from_secret"], str):
+            yield path + ["from_secret"], node["from_secret"]
+            return
+        for k, v in node.items():
+            yield from _secret_refs(v, path + [k])
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _secret_refs(v, path + [i])
 
 
 def iter_stages(stages: list[dict], prefix: list | None = None):

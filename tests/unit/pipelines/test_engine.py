@@ -151,3 +151,13 @@ def test_pipeline_triggers_and_timeout(penv):
     assert manual["status"] == "skipped"
     slow = push("main", ["src/a.py"], "k-src")
     assert slow["status"] == "timed-out" and slow["stages"][0]["status"] == "timed-out"
+
+
+def test_unknown_secret_is_a_located_error(penv):
+    penv.project(pipeline="environment:\n  A: {from_secret: nope}\nstages:\n  - name: s\n    steps: [{run: 'true'}]\n",
+                 secrets={"real": "value-123"})
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "failed"
+    err = done["errors"][0]
+    assert err["path"] == "environment.A.from_secret" and err["line"] == 2 and "nope" in err["message"]
+    assert "value-123" not in str(done)
