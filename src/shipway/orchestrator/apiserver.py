@@ -138,6 +138,12 @@ def _body():
     raw = request.get_data()
     if not raw:
         raise BadRequest("the request needs a body")
+    if "protobuf" in (request.mimetype or ""):
+        from shipway.orchestrator import protobuf
+        try:
+            return protobuf.decode(raw)
+        except (ValueError, IndexError, StopIteration) as e:
+            raise BadRequest(f"the {request.mimetype} body cannot be used: {e}", status=415) from None
     try:
         if "yaml" in (request.mimetype or ""):
             return yaml.safe_load(raw)
@@ -225,13 +231,18 @@ def _watch(kind: Kind, ns: str | None):
     else:
         start = int(rv_arg)
 
+    as_table = "as=Table" in request.headers.get("Accept", "")
+
+    def render(o):
+        return tables.to_table(kind.kind, [o], o["metadata"].get("resourceVersion", "")) if as_table else o
+
     def stream():
         for o in initial:
-            yield json.dumps({"type": "ADDED", "object": o}) + "\n"
+            yield json.dumps({"type": "ADDED", "object": render(o)}) + "\n"
         try:
             for _, etype, obj in store.log.since(start, kind.plural, timeout):
                 if wanted(obj):
-                    yield json.dumps({"type": etype, "object": obj}) + "\n"
+                    yield json.dumps({"type": etype, "object": render(obj)}) + "\n"
         except Gone as e:
             yield json.dumps({"type": "ERROR", "object": status_body(410, str(e))}) + "\n"
 

@@ -190,10 +190,19 @@ class Resources:
         if kind.kind == "Namespace":
             if name in ("default", "kube-system"):
                 raise Conflict(f"namespace {name!r} cannot be deleted")
-            for k in BY_KIND.values():
-                if k.namespaced:
-                    for o in self.store.list(k.plural, name):
-                        self.store.delete(k.plural, o)
+            cur.setdefault("status", {})["phase"] = "Terminating"
+            cur = self.store.update(kind.plural, cur, expect_rv=None)  # refuses new content from now on
+            # Owners first so controllers do not recreate what is being removed; pods end gracefully.
+            for plural in ("deployments", "replicasets", "services", "endpoints", "configmaps", "secrets",
+                           "events", "pods"):
+                for o in self.store.list(plural, name):
+                    try:
+                        if plural == "pods":
+                            self.delete(BY_KIND["Pod"], name, o["metadata"]["name"])
+                        else:
+                            self.store.delete(plural, o)
+                    except NotFound:
+                        pass
         self.store.delete(kind.plural, cur)
         return cur
 
@@ -205,7 +214,11 @@ class Resources:
 
     def _require_namespace(self, ns: str) -> None:
         nsk = BY_KIND["Namespace"]
-        if self.store.find("namespaces", None, ns) is None:
+        found = self.store.find("namespaces", None, ns)
+        if found is not None and (found.get("status") or {}).get("phase") == "Terminating":
+            from shipway.core.errors import Forbidden
+            raise Forbidden(f"unable to create new content in namespace {ns} because it is being terminated")
+        if found is None:
             if ns == "default":
                 self.create(nsk, None, {"metadata": {"name": "default"}})
                 return

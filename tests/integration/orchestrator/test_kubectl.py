@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import requests
 
@@ -76,3 +78,27 @@ def test_server_side_apply_and_422(kube):
     proc = kube.kubectl("apply", "--server-side", "-f", "-", input=bad.replace("replicas: 2", "replicas: -2"),
                         check=False)
     assert "spec.replicas" in proc.stderr and "bogus" in proc.stderr
+
+
+def test_namespace_lifecycle_and_watch_table(kube):
+    manifest = web_manifest(replicas=1)
+    kube.kubectl("create", "namespace", "team-a")  # kubectl's typed client sends protobuf here
+    kube.kubectl("-n", "team-a", "create", "secret", "generic", "s1", "--from-literal=pw=hunter2")
+    assert kube.json("-n", "team-a", "get", "secret", "s1")["data"]["pw"] == "aHVudGVyMg=="
+    kube.kubectl("-n", "team-a", "apply", "-f", "-", input=manifest)
+    kube.kubectl("-n", "team-a", "rollout", "status", "deployment/web", "--timeout=60s", timeout=70)
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(kube.kubeconfig), "-n", "team-a", "get", "pods", "-w"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        kube.kubectl("-n", "team-a", "scale", "deployment/web", "--replicas=2")
+        out, _ = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    lines = [x for x in out.splitlines() if x.startswith("web-")]
+    assert "RESTARTS" in out and len(lines) >= 3 and "Running" in lines[0], out  # the list, then watch events
+    kube.kubectl("delete", "namespace", "team-a")
+    wait_for(lambda: not kube.json("get", "pods", "-A")["items"], 30, message="team-a pods gone")
+    assert "team-a" not in kube.kubectl("get", "ns").stdout
+    proc = kube.kubectl("-n", "team-a", "apply", "-f", "-", input=manifest, check=False)
+    assert proc.returncode != 0 and "team-a" in proc.stderr
