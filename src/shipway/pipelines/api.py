@@ -13,8 +13,8 @@ import time
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from shipway.core.errors import BadRequest, ValidationFailed
-from shipway.core.http import context, current_identity, json_body, paging, public, require, requires
+from shipway.core.errors import BadRequest
+from shipway.core.http import context, current_identity, json_body, paging, public, requires
 from shipway.pipelines import logs, spec
 from shipway.pipelines.schema import schema
 from shipway.pipelines.states import RunState
@@ -184,5 +184,3 @@ def register(app, ctx) -> None:
     app.register_blueprint(pages_bp)
     add_pages_nav()
 
-
-__all__ = ["register", "ValidationFailed", "require"]

@@ -7,7 +7,7 @@ a courtesy, not the check.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from shipway.core.errors import ShipwayError
 from shipway.core.http import context, current_identity, requires
@@ -96,5 +96,3 @@ def cancel(run_id: int):
         return render_template("error.html", status=e.status, code=str(getattr(e, "code", None) or "error"), message=e.message), e.status
     return redirect(url_for("pipelines.run_view", run_id=run_id))
 
-
-__all__ = ["bp", "flash"]

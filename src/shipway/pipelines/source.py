@@ -12,7 +12,6 @@ variables), an SSH key through ``GIT_SSH_COMMAND`` with a 0600 key file.
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 import tempfile
 import threading
@@ -174,4 +173,4 @@ def inside(workspace: Path, rel: str) -> Path:
     return target
 
 
-__all__ = ["clone", "git_env", "inside", "read_pipeline_file", "os"]
+__all__ = ["clone", "commit_info", "git_env", "inside", "read_blob", "read_pipeline_file"]
