@@ -9,6 +9,7 @@ main action. Full-page screenshots land in ``test-output/<test>/<page>.png`` for
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -234,3 +235,32 @@ def test_every_console_page(shipway, browser, git_repo, output_dir):
     finally:
         # Deleting the Deployment removes its pods' containers (the fixture only removes the journey's).
         shipway.http.delete(shipway.url + DEPLOYMENT_PATH + "/web", timeout=30)
+
+
+def test_empty_console_tells_a_newcomer_what_to_do(shipway, browser, output_dir):
+    """A fresh install: every page says what to do next instead of showing an empty table; errors link back."""
+    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    page = context.new_page()
+    page.goto(shipway.url + "/runs")
+    expect(page).to_have_url(re.compile(r"/login"))  # a page needs a login first
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    _shot(page, output_dir, "login-failed")
+    login(page, shipway.url, "admin", shipway.server.admin_password)
+    hints = {"dashboard": "shipway demo", "projects": "shipway project add", "runs": "No runs yet",
+             "approvals": "Nothing is waiting", "deployments": "shipway apply -f", "services": "No services",
+             "configs": "No configs"}
+    for label, name in PAGES:
+        _nav(page, label)
+        expect(page.locator("main .empty").first).to_contain_text(hints[name])
+        _shot(page, output_dir, f"empty-{name}")
+    page.goto(shipway.url + "/runs/4242")
+    expect(page.locator("main h1")).to_contain_text("404")
+    page.get_by_role("link", name="Back to the dashboard").click()
+    expect(page.locator("main h1")).to_have_text("Dashboard")
+    _shot(page, output_dir, "empty-dashboard")
+    page.locator("header.top").get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    context.close()
