@@ -39,6 +39,7 @@ class CronTriggers:
         self.ctx, self.svc = ctx, svc
         self.scheduler = None
         self._lock = threading.Lock()
+        self._synced: dict[tuple, tuple] = {}
         svc.cron = self
 
     def start(self) -> None:
@@ -70,6 +71,10 @@ class CronTriggers:
                     continue  # a branch's file only defines schedules for itself
                 key = hashlib.sha1(f"{project}\0{b}\0{c['schedule']}".encode()).hexdigest()[:16]
                 wanted[f"cron-{project}-{key}"] = (b, c["schedule"])
+            sig = (project, branch, frozenset(wanted.items()))
+            if self._synced.get((project, branch)) == sig:
+                return  # unchanged since the last run of this branch: no job store round trips
+            self._synced[(project, branch)] = sig
             prefix = f"cron-{project}-"
             for job in self.scheduler.get_jobs():
                 if job.id.startswith(prefix) and job.id not in wanted and (not branch or job.args[1] == branch):

@@ -159,6 +159,8 @@ class Engine:
 
     def _execute(self, run_id: int, ctl: Control) -> None:
         row = runs.get_row(self.store, run_id)
+        if row.cancel_requested:
+            ctl.cancel("cancelled")
         workspace = self.svc.workspace(run_id)
         workspace.mkdir(parents=True, exist_ok=True)
         project = self.svc.project(row.project)

@@ -87,20 +87,15 @@ class Executor:
         for item, run_id in self.svc.queue.items():
             if self.svc.stopping.is_set() or self.active() >= self.max_runs:
                 return
-            with self.svc.store.session() as s:
-                status = s.scalar(select(RunRow.status).where(RunRow.id == run_id))
-            if status != RunState.QUEUED.value:
-                self.svc.queue.remove(item)
-                continue
-            if runs.claim(self.svc.store, run_id, self.id):
-                self.svc.queue.remove(item)
+            # The conditional update is the claim; when it fails the run is not queued any more (taken by
+            # another executor, cancelled, or a duplicate item), so the item goes either way.
+            claimed = runs.claim(self.svc.store, run_id, self.id)
+            self.svc.queue.remove(item)
+            if claimed:
                 self.launch(run_id)
 
     def launch(self, run_id: int) -> None:
-        ctl = Control()
-        with self.svc.store.session() as s:
-            if s.scalar(select(RunRow.cancel_requested).where(RunRow.id == run_id)):
-                ctl.cancel("cancelled")
+        ctl = Control()  # a cancel requested before this point is seen by the engine on its first read
         self.svc.controls[run_id] = ctl
 
         def body() -> None:
