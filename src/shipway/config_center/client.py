@@ -87,6 +87,8 @@ class ConfigClient:
             self.serving_snapshot = True
             log.warning("%s is unreachable: serving snapshot values from %s until it is back",
                         self.transport.describe(), self.snapshot.dir)
+            if self.transport.connected():
+                self.back_online()  # it connected just after the wait ended: do not stay in snapshot mode
         return self
 
     def close(self) -> None:

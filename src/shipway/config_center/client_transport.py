@@ -57,6 +57,9 @@ class ZkTransport:
         event.wait(timeout)
         return self.client.connected
 
+    def connected(self) -> bool:
+        return self.client.connected
+
     def stop(self) -> None:
         try:
             self.client.stop()
@@ -155,6 +158,9 @@ class HttpTransport:
 
     def _spawn(self, gen: int) -> None:
         threading.Thread(target=self._loop, args=(gen,), name=f"config-longpoll-{gen}", daemon=True).start()
+
+    def connected(self) -> bool:
+        return not self._down
 
     def stop(self) -> None:
         self._stop.set()

@@ -26,6 +26,9 @@ class FakeTransport:
     def start(self, timeout):
         return self.up
 
+    def connected(self):
+        return self.up
+
     def stop(self):
         pass
 
