@@ -54,6 +54,9 @@ def _nav(page: Page, label: str) -> None:
 
 
 def _shot(page: Page, output_dir, name: str) -> None:
+    """Save a full-page screenshot, after checking the page fits the window (no sideways scrolling)."""
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1], f"{name}: the page is {wide[0]} px wide in a {wide[1]} px window"
     page.screenshot(path=str(output_dir / f"{name}.png"), full_page=True)
 
 
@@ -139,6 +142,9 @@ def _runs(page: Page, run: dict, output_dir) -> None:
     # The log streams in over SSE (the page clears it and replays the stream).
     expect(page.locator("#log")).to_contain_text("hello from the console test")
     _shot(page, output_dir, "run-view")
+    page.set_viewport_size({"width": 1024, "height": 700})  # a small laptop
+    _shot(page, output_dir, "run-view-1024")
+    page.set_viewport_size({"width": 1366, "height": 860})
 
 
 def _approvals(page: Page, shipway, run: dict, output_dir) -> None:
