@@ -224,8 +224,8 @@ def _configs(page: Page, shipway, output_dir) -> None:
 
 
 def test_every_console_page(shipway, browser, git_repo, output_dir):
-    run = _fill(shipway, git_repo)
     try:
+        run = _fill(shipway, git_repo)
         _viewer_pass(browser, shipway, run, output_dir)
         context = browser.new_context(viewport={"width": 1366, "height": 860})
         page = context.new_page()
