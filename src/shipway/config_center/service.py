@@ -23,13 +23,12 @@ import time
 from typing import Any, Callable
 
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
-from sqlalchemy import func, select
 
-from shipway.config_center import history, validate
+from shipway.config_center import history, sql, validate
 from shipway.config_center.beta import BetaOps
 from shipway.config_center.namespaces import NamespaceOps
 from shipway.config_center.metrics import CHANGES, PUBLISH_SECONDS
-from shipway.config_center.models import ConfigAudit, ConfigHistory, ConfigItem, ConfigNamespace, Op, RowState
+from shipway.config_center.models import ConfigAudit, ConfigItem, ConfigNamespace, Op, RowState
 from shipway.config_center.paths import Value, beta_path, config_path, decode, md5_of
 from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError, Unavailable
 from shipway.core.store import Store, utcnow
@@ -243,29 +242,27 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
             with self.store.session() as s:
                 self._ensure_namespace(s, ns)
             self._known_namespaces.add(ns)
-        h = ConfigHistory.__table__
         with self.store.engine.begin() as conn:
-            last = conn.execute(select(func.max(h.c.version)).where(
-                h.c.namespace == ns, h.c.group_name == group, h.c.data_id == data_id)).scalar() or 0
+            last = conn.execute(sql.MAX_VERSION, sql.key_params(key)).scalar() or 0
             last = max(last, floor)
-            result = conn.execute(h.insert().values(
-                namespace=ns, group_name=group, data_id=data_id, version=last + 1, op=op.value,
-                state=RowState.PENDING.value, content=content, md5=md5_of(content) if content else "", type=type_,
-                description=desc, tags=",".join(tags), author=author, source_ip=source_ip, created_at=utcnow()))
+            result = conn.execute(sql.INSERT_HISTORY, {
+                "namespace": ns, "group_name": group, "data_id": data_id, "version": last + 1, "op": op.value,
+                "state": RowState.PENDING.value, "content": content, "md5": md5_of(content) if content else "",
+                "type": type_, "description": desc, "tags": ",".join(tags), "author": author,
+                "source_ip": source_ip, "created_at": utcnow()})
             return result.inserted_primary_key[0], last + 1
 
     def _finish(self, row_id: int, state: RowState, *, key=None, value: Value | None = None, action: str = "",
                 author: str = "", source_ip: str = "", version: int = 0) -> None:
         """Step 3: mark the row; for a commit also update the index and the audit log (one transaction)."""
         with self.store.engine.begin() as conn:
-            conn.execute(ConfigHistory.__table__.update().where(ConfigHistory.__table__.c.id == row_id)
-                         .values(state=state.value))
+            conn.execute(sql.MARK_ROW, {"row_id": row_id, "new_state": state.value})
             if state is RowState.COMMITTED:
                 index_core(conn, key, value)
-                conn.execute(ConfigAudit.__table__.insert().values(
-                    at=utcnow(), actor=author, source_ip=source_ip, action=action, namespace=key[0],
-                    group_name=key[1], data_id=key[2], version=value.version if value else version,
-                    detail=f"md5={value.md5}" if value else "deleted"))
+                conn.execute(sql.INSERT_AUDIT, {
+                    "at": utcnow(), "actor": author, "source_ip": source_ip, "action": action, "namespace": key[0],
+                    "group_name": key[1], "data_id": key[2], "version": value.version if value else version,
+                    "detail": f"md5={value.md5}" if value else "deleted"})
 
     def _settle_after_failure(self, key, row_id: int, version: int) -> None:
         """After a failed ZooKeeper write, decide the pending row if ZooKeeper can tell; else leave it
@@ -308,15 +305,15 @@ def apply_index(s, key, value: Value | None, *, version: int = 0) -> None:
 
 def index_core(conn, key, value: Value | None) -> None:
     """:func:`apply_index` in SQLAlchemy Core, inside the caller's transaction."""
-    t = ConfigItem.__table__
-    where = (t.c.namespace == key[0]) & (t.c.group_name == key[1]) & (t.c.data_id == key[2])
+    keyp = sql.key_params(key)
     if value is None:
-        conn.execute(t.delete().where(where))
+        conn.execute(sql.DELETE_INDEX, keyp)
         return
-    fields = dict(version=value.version, md5=value.md5, type=value.type, size=len(value.content.encode("utf-8")),
-                  description=value.desc, tags=",".join(value.tags), author=value.author, updated_at=utcnow())
+    fields = {"version": value.version, "md5": value.md5, "type": value.type,
+              "size": len(value.content.encode("utf-8")), "description": value.desc, "tags": ",".join(value.tags),
+              "author": value.author, "updated_at": utcnow()}
     # never move the index backwards
-    if conn.execute(t.update().where(where & (t.c.version < value.version)).values(**fields)).rowcount:
+    if conn.execute(sql.UPDATE_INDEX, {**keyp, **{f"v_{k}": v for k, v in fields.items()}}).rowcount:
         return
-    if conn.execute(select(t.c.version).where(where)).first() is None:
-        conn.execute(t.insert().values(namespace=key[0], group_name=key[1], data_id=key[2], **fields))
+    if conn.execute(sql.INDEX_VERSION, keyp).first() is None:
+        conn.execute(sql.INSERT_INDEX, {"namespace": key[0], "group_name": key[1], "data_id": key[2], **fields})
