@@ -50,6 +50,7 @@ class Agent:
         self._env: dict[str, str] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -66,9 +67,28 @@ class Agent:
             f.close()
         if self._thread:
             self._thread.join(timeout=10)
+        if self._lock is not None:
+            try:
+                self._lock.release()
+            except Exception:  # noqa: BLE001 - the session may be gone already
+                pass
+
+    def _claim_node(self) -> None:
+        """One agent per node: a second shipway on the same ZooKeeper waits as a standby."""
+        self._lock = self.service.zk.Lock(f"{zkpaths.ORCHESTRATOR}/nodes/{NODE_NAME}", identifier=NODE_NAME)
+        from kazoo.exceptions import LockTimeout
+        while not self.stopping.is_set():
+            try:
+                if self._lock.acquire(timeout=2.0):
+                    return
+            except LockTimeout:
+                continue
+        raise RuntimeError("stopping")
 
     def _setup(self) -> None:
         zk = self.service.zk
+        if self._lock is None:
+            self._claim_node()
         try:
             zk.create(CLUSTER_ID, uuid.uuid4().hex[:12].encode(), makepath=True)
         except NodeExistsError:
