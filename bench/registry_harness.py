@@ -72,7 +72,10 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if exc and exc[0] is not None:  # keep the evidence of a failed run
+            print(f"(shipway serve's data dir and log kept in {self.dir})", file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def session(self) -> requests.Session:
         s = requests.Session()
@@ -81,8 +84,7 @@ class Serve:
 
 
 def http_call(port: int, method: str, path: str, body: str | None = None, token: str = "") -> tuple[int, bytes]:
-    """One request on a fresh connection (see docs/discovery.md: keep-alive pays a 40 ms Nagle/delayed-ACK
-    stall on the current server because it does not set TCP_NODELAY)."""
+    """One request on a fresh connection (a short-lived client; also immune to any keep-alive quirk)."""
     import http.client
     from urllib.parse import urlencode
 

@@ -30,6 +30,7 @@ from shipway.discovery.base import DiscoveryBase, Key
 from shipway.discovery.registration import Registration, _close_at_exit
 from shipway.registry import model, paths
 from shipway.registry.model import DEFAULT_CLUSTER, Source
+from shipway.registry.naming import BATCH
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +211,16 @@ class Discovery(DiscoveryBase):
                 names = []
             known = {} if full else self._known.get(key, {})
             fresh = [n for n in names if n not in known]
-            asyncs = [(n, self.zk.get_async(f"{base}/{n}", watch=self._on_event)) for n in fresh]
             insts = {n: known[n] for n in names if n in known}
-            for name, a in asyncs:
-                try:
-                    data, _ = a.get(timeout=10)
-                    insts[name] = json.loads(data)
-                except (NoNodeError, ValueError):
-                    continue
+            for start in range(0, len(fresh), BATCH):  # bounded pipelining (see registry.naming.BATCH)
+                batch = fresh[start:start + BATCH]
+                asyncs = [(n, self.zk.get_async(f"{base}/{n}", watch=self._on_event)) for n in batch]
+                for name, a in asyncs:
+                    try:
+                        data, _ = a.get(timeout=10)
+                        insts[name] = json.loads(data)
+                    except (NoNodeError, ValueError):
+                        continue
         except KazooException as e:
             log.info("discovery refresh of %s failed (%s); keeping the cached list", key, type(e).__name__)
             return

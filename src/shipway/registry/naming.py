@@ -8,6 +8,7 @@ subscriber (SDK caches, other servers) sees it through ZooKeeper watches.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any, Callable
 
@@ -28,6 +29,30 @@ def _load(data: bytes | None) -> dict:
         return value if isinstance(value, dict) else {}
     except ValueError:
         return {}
+
+
+#: Reads in flight at once. kazoo wakes its connection with one byte per request on a socketpair; a
+#: few hundred unread wake-ups fill its buffer, and under gevent a second writer then fails with
+#: ConnectionClosedError. Batches, and at most a few of them at once, keep far below that.
+BATCH = 32
+_BATCHES = threading.BoundedSemaphore(4)
+
+
+def get_many(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[bytes]:
+    """The data of many znodes, pipelined in batches; missing ones are skipped."""
+    out: list[bytes] = []
+    for start in range(0, len(node_paths), BATCH):
+        with _BATCHES:
+            asyncs = [zk.get_async(p, watch=watch) for p in node_paths[start:start + BATCH]]
+            for a in asyncs:
+                try:
+                    data, _ = a.get(timeout=10)
+                except NoNodeError:
+                    continue
+                except KazooException as e:
+                    raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
+                out.append(data)
+    return out
 
 
 def _dump(value: dict) -> bytes:
@@ -124,15 +149,8 @@ class NamingService:
             if watch is not None:
                 self._call(self.zk.exists, paths.instances(ns, group, service), watch=watch)
             return []
-        asyncs = [self.zk.get_async(paths.instance(ns, group, service, n), watch=watch) for n in names]
         out = []
-        for a in asyncs:
-            try:
-                data, stat = a.get(timeout=10)
-            except NoNodeError:
-                continue
-            except KazooException as e:
-                raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
+        for data in get_many(self.zk, [paths.instance(ns, group, service, n) for n in names], watch=watch):
             inst = _load(data)
             if inst:
                 out.append(inst)
