@@ -69,6 +69,21 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
+def settle_landed(service, key: tuple[str, str, str], current: Value | None) -> int:
+    """Commit the pending rows of ``key`` that ZooKeeper shows landed (same version and MD5): a publish
+    whose answer was lost while its write went through. Safe at any time; returns how many."""
+    if current is None:
+        return 0
+    with service.store.session() as s:
+        ids = s.scalars(select(ConfigHistory.id).where(
+            ConfigHistory.namespace == key[0], ConfigHistory.group_name == key[1], ConfigHistory.data_id == key[2],
+            ConfigHistory.state == RowState.PENDING.value, ConfigHistory.version == current.version,
+            ConfigHistory.md5 == current.md5)).all()
+    for row_id in ids:
+        settle_row(service, row_id)
+    return len(ids)
+
+
 def settle_pending(service, *, older_than: dt.datetime | None = None) -> int:
     with service.store.session() as s:
         ids = s.scalars(select(ConfigHistory.id).where(ConfigHistory.state == RowState.PENDING.value)

@@ -55,6 +55,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         self._locks_guard = threading.Lock()
         self._known_namespaces: set[str] = {validate.DEFAULT_NAMESPACE}
         self._roles: dict[str, tuple[float, str]] = {}
+        self._unsettled: set[tuple[str, str, str]] = set()  # keys with a row left pending by a failed write
         self._roles_lock = threading.Lock()
         #: key -> (value, znode version) of this server's last successful write (saves a read per publish).
         self._written: dict[tuple[str, str, str], tuple[Value, int]] = {}
@@ -152,6 +153,8 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                 else:
                     current, stat = self.read(config_path(*key))
                     znode_version = stat.version if stat is not None else None
+                    if key in self._unsettled:
+                        self._settle_landed(key, current)
                 self._check_cas(key, current, cas_md5)
                 d, t = (current.desc, list(current.tags)) if current else ("", [])
                 desc_, tags_ = validate.check_meta(d if desc is None else desc, t if tags is None else tags)
@@ -266,12 +269,21 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
 
     def _settle_after_failure(self, key, row_id: int, version: int) -> None:
         """After a failed ZooKeeper write, decide the pending row if ZooKeeper can tell; else leave it
-        pending for :meth:`reconcile`."""
+        pending: the next publish of that config commits it if it landed, the reconciler decides the rest."""
         try:
             from shipway.config_center.reconcile import settle_row
             settle_row(self, row_id)
         except (ShipwayError, *zk_errors()):
+            self._unsettled.add(key)
             log.warning("config %s version %s left pending until ZooKeeper returns", "/".join(key), version)
+
+    def _settle_landed(self, key, current: Value | None) -> None:
+        from shipway.config_center.reconcile import settle_landed
+        try:
+            settle_landed(self, key, current)
+            self._unsettled.discard(key)
+        except (ShipwayError, *zk_errors()):
+            log.debug("settling %s deferred", "/".join(key), exc_info=True)
 
     @staticmethod
     def _ensure_namespace(s, ns: str) -> None:

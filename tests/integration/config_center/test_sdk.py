@@ -124,6 +124,8 @@ def test_zookeeper_restart_during_publish_storm(config, app, zk_hosts, zk_server
         _, hist = config.history(NS, G, "storm", size=500)
         versions = {h["version"] for h in hist}
         assert set(acked) <= versions, "every acknowledged version is in the history"
+        seen = {v for r in recs for v in r.versions}
+        assert seen <= versions, f"versions watchers saw but the history lacks: {sorted(seen - versions)}"
     finally:
         for c in clients:
             c.close()
