@@ -15,6 +15,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from registry_harness import Serve, form, http_call, pct
 
@@ -42,7 +43,7 @@ print(json.dumps({"lat": lat, "errors": errors}))
 
 def run(serve: Serve, kind: str, args) -> tuple[float, list[float], int]:
     procs = [subprocess.Popen([sys.executable, "-c", CLIENT, str(serve.port), serve.token, str(args.services),
-                               str(args.seconds), str(sys.path[0]), kind], stdout=subprocess.PIPE, text=True)
+                               str(args.seconds), str(Path(__file__).resolve().parent), kind], stdout=subprocess.PIPE, text=True)
              for _ in range(args.clients)]
     lat, errors = [], 0
     for p in procs:
