@@ -132,6 +132,24 @@ class Engine:
             s.flush()
             return row.id
 
+    def new_steps(self, rc: RunContext, stage: str, labels: list[str]) -> list[int]:
+        """Pending records of a stage's steps, in one transaction."""
+        with self.store.session() as s:
+            rows = [StepRow(run_id=rc.row.id, stage=stage, name=label[:200], position=i, status="pending")
+                    for i, label in enumerate(labels)]
+            s.add_all(rows)
+            s.flush()
+            return [r.id for r in rows]
+
+    @staticmethod
+    def step_starter(step_id: int):
+        """A callable marking the step running (with its real start time) inside a log transaction."""
+        started = utcnow()
+
+        def start(s) -> None:
+            s.execute(update(StepRow).where(StepRow.id == step_id).values(status="running", started_at=started))
+        return start
+
     @staticmethod
     def step_finalizer(step_id: int, status: str, **fields: Any):
         """A callable recording the step's end inside the log writer's last transaction."""

@@ -65,6 +65,7 @@ class LogWriter:
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self.on_first_store = None  # callable(session) run inside the first transaction (step "running")
 
     def write_bytes(self, data: bytes) -> None:
         with self._lock:
@@ -89,6 +90,9 @@ class LogWriter:
 
     def _store(self, text: str, finalize) -> None:
         with self.store.session() as s:
+            if self.on_first_store is not None:
+                self.on_first_store(s)
+                self.on_first_store = None
             if text:
                 s.execute(insert(LogChunk), [{"run_id": self.run_id, "step_id": self.step_id, "text": text}])
             if finalize is not None:

@@ -186,9 +186,10 @@ class PipelineService:
         row = runs.transition(self.store, run_id, state, **fields)
         with self.store.session() as s:  # nothing stays "running" under a finished run
             for model in (StageRow, StepRow):
-                s.execute(update(model).where(model.run_id == run_id, model.status.in_(("running", "waiting",
-                                                                                           "pending")))
+                s.execute(update(model).where(model.run_id == run_id, model.status.in_(("running", "waiting")))
                           .values(status="aborted" if state is not RunState.FAILED else "failed", finished_at=utcnow()))
+                s.execute(update(model).where(model.run_id == run_id, model.status == "pending")
+                          .values(status="skipped"))  # never reached
         self.metrics.finished(row)
         self.broker.notify()
         d = runs.run_dict(row, self.base_url)

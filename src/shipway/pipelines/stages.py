@@ -165,24 +165,27 @@ class StageRunner:
               default_image: str | None) -> str:
         rc, eng = self.rc, self.engine
         status = "succeeded"
+        ids = eng.new_steps(rc, stage_name, [step_label(st) for st in steps])  # one transaction for all
         for i, step in enumerate(steps):
             if rc.ctl.cancelled.is_set():
                 return "aborted"
-            st = self.step(stage_name, step, i, env, deadline, default_image)
+            st = self.step(stage_name, step, i, env, deadline, default_image, ids[i])
             if st in BAD and not step.get("continue_on_error"):
                 return st
         return status
 
     def step(self, stage_name: str, step: dict, i: int, env: dict, deadline: float | None,
-             default_image: str | None) -> str:
+             default_image: str | None, step_id: int) -> str:
         rc, eng, svc = self.rc, self.engine, self.svc
         argv = step["argv"] if "argv" in step else ["sh", "-c", step["run"]]
-        label = step.get("name") or (step.get("run") or " ".join(step["argv"])).splitlines()[0][:120]
+        label = step_label(step)
         step_env = rc.resolve_env(rc.pipeline.get("environment"), None)
         step_env.update(env)
         step_env.update(rc.resolve_env(step.get("environment")) if step.get("environment") else {})
-        step_id = eng.new_step(rc, stage_name, label, i)
         w = eng.writer(rc, step_id)
+        # "running" is written with the step's first stored output (at the latest after FLUSH_SECONDS):
+        # a short step costs one transaction, not three.
+        w.on_first_store = eng.step_starter(step_id)
         image = step.get("image") or default_image
         try:
             workdir_path = source.inside(rc.workspace, step.get("workdir") or ".")
@@ -238,6 +241,13 @@ class StageRunner:
                 self.steps(f"{where}.post.{k}"[:64], post[k], env, time.monotonic() + 600, None)
             finally:
                 self.rc.ctl = ctl_backup
+
+
+def step_label(step: dict) -> str:
+    """What the run view calls a step: its name, else the first line of its command."""
+    text = step.get("name") or step.get("run") or " ".join(step.get("argv") or [])
+    lines = text.strip().splitlines()
+    return lines[0][:120] if lines else "step"
 
 
 def collect_junit(workspace: Path, patterns: Any) -> dict | None:
