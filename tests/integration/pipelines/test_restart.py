@@ -105,3 +105,20 @@ def _scenario(live_server, git_repo):
     assert "approval gate: approved by admin" in shown.stdout, shown.stdout
     wait_for(lambda: _status(s, live_server, queued["id"])["status"] == "waiting-for-approval", 60,
              message="the run queued before the kill runs after the restart")
+
+    def cli_run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    started = cli_run("run", "start", "app", "--branch", "slow")
+    assert started.returncode == 0 and "queued" in started.stdout, started
+    new_id = started.stdout.split()[1]
+    wait_for(lambda: _status(s, live_server, int(new_id))["status"] == "running", 60, message="CLI-started run")
+    cancelled = cli_run("run", "cancel", new_id)
+    assert cancelled.returncode == 0, cancelled
+    wait_for(lambda: _status(s, live_server, int(new_id))["status"] == "aborted", 30, message="cancelled")
+    again = cli_run("run", "rerun", str(gate["id"]))
+    assert again.returncode == 0 and "queued" in again.stdout, again
+    listed = cli_run("run", "list", "--project", "app")
+    assert listed.returncode == 0 and "interrupted" in listed.stdout and "aborted" in listed.stdout, listed
+    bad = cli_run("run", "start", "app", "--param", "nonsense")
+    assert bad.returncode != 0
