@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,6 +30,7 @@ Key = tuple[str, str, str]  # (namespace, group, dataId)
 WORD_SEP = "\x02"
 LINE_SEP = "\x01"
 MAX_KEYS = 3000  # Nacos clients send at most 3,000 keys per listener request
+WAKE_BATCH = 50  # listeners woken between two yields of a fan-out
 MAX_WATCHED = 100_000  # distinct configs the hub watches (2 ZooKeeper watches each) before it refuses more
 
 
@@ -112,10 +114,16 @@ class WatchHub:
     def _notify(self, key: Key, entry: Entry) -> None:
         with self._lock:
             waiters = list(entry.waiters)
+        woken = 0
         for w in waiters:
             if effective_md5(entry, w.ip, w.labels) != w.wanted.get(key):
                 w.changed.add(key)
                 w.event.set()
+                woken += 1
+                if woken % WAKE_BATCH == 0:
+                    # Under gevent this lets the woken batch answer and other requests (a config GET) run
+                    # before the next batch, instead of queueing them behind a thousand answers.
+                    time.sleep(0)
 
     def changed_now(self, wanted: dict[Key, str], ip: str = "", labels: dict[str, str] | None = None) -> list[Key]:
         """Keys whose effective MD5 differs from ``wanted`` right now."""
