@@ -100,6 +100,10 @@ class PodWorker:
     # -- adoption -------------------------------------------------------------------
     def _adopt(self) -> None:
         """Take over containers a previous agent left running for this pod."""
+        pod = self.agent.store.find("pods", self.ns, self.name)
+        if pod is not None and not (pod.get("status") or {}).get("startTime") and not \
+                (pod["metadata"].get("annotations") or {}).get(HOST_PORTS):
+            return  # never started by any agent: nothing to adopt
         mine = self.rt.docker.containers.list(all=True, filters={"label": f"{L_POD_UID}={self.uid}"})
         for c in mine:
             role = c.labels.get(L_ROLE)
@@ -108,7 +112,6 @@ class PodWorker:
                     self.sandbox = c
                 else:
                     c.remove(force=True)
-        pod = self.agent.store.find("pods", self.ns, self.name)
         prev_status = {cs["name"]: cs for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []}
         for c in mine:
             st = self.states.get(c.labels.get(L_CONTAINER, ""))

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import docker.errors
@@ -47,6 +48,7 @@ class Runtime:
         self.data_dir = data_dir
         self.registry = registry
         self.extra_labels = dict(extra_labels or {})
+        self._present: dict[str, float] = {}
 
     @property
     def docker(self):
@@ -69,6 +71,8 @@ class Runtime:
     def ensure_image(self, image: str, policy: str) -> None:
         """Make ``image`` present: from the local engine, or pulled from the project registry only."""
         from_registry = bool(self.registry) and image.startswith(self.registry + "/")
+        if not (policy == "Always" and from_registry) and self._present.get(image, 0) > time.monotonic():
+            return  # seen locally a moment ago: spare the engine a call per pod
         present = True
         try:
             self.docker.images.get(image)
@@ -77,6 +81,7 @@ class Runtime:
         except docker.errors.APIError as e:
             raise PullError(str(e)) from e
         if present and not (policy == "Always" and from_registry):
+            self._present[image] = time.monotonic() + 30
             return
         if policy == "Never" and not present:
             raise PullError(f'Container image "{image}" is not present with pull policy of Never')
@@ -98,8 +103,7 @@ class Runtime:
         m = pod["metadata"]
         ports = {f"{p}/tcp": ("127.0.0.1", None) for p in env_ports}
         name = f"shipway_POD_{m['name']}_{m['namespace']}_{m['uid'][:8]}"
-        self._remove_named(name)
-        c = self.docker.containers.create(
+        c = self._create(
             SANDBOX_IMAGE, ["sleep", "2147483647"], name=name, hostname=m["name"][:63],
             labels=self.labels(pod, "sandbox"), network=self.network, ports=ports,
             extra_hosts={"host.docker.internal": "host-gateway"}, init=False, stop_signal="SIGKILL")
@@ -124,12 +128,21 @@ class Runtime:
         except docker.errors.NotFound:
             pass
 
+    def _create(self, image: str, command, name: str, **kw):
+        """Create a container; a leftover of the same name (a crash between create and record) is replaced."""
+        try:
+            return self.docker.containers.create(image, command, name=name, **kw)
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise
+        self._remove_named(name)
+        return self.docker.containers.create(image, command, name=name, **kw)
+
     # -- containers -----------------------------------------------------------------
     def create_container(self, pod: dict, spec: dict, sandbox, restart: int, env: dict[str, str],
                          mounts: list) -> object:
         m = pod["metadata"]
         name = f"shipway_{spec['name']}_{m['name']}_{m['namespace']}_{m['uid'][:8]}_{restart}"
-        self._remove_named(name)
         limits = (spec.get("resources") or {}).get("limits") or {}
         kw = {}
         if "cpu" in limits:
@@ -138,7 +151,7 @@ class Runtime:
             kw["mem_limit"] = int(quantity(limits["memory"]))
         command = [expand(x, env) for x in spec.get("command") or []] or None
         args = [expand(x, env) for x in spec.get("args") or []] or None
-        create = dict(name=name, labels=self.labels(pod, "container", spec["name"], restart), environment=env,
+        create = dict(labels=self.labels(pod, "container", spec["name"], restart), environment=env,
                       network_mode=f"container:{sandbox.id}", mounts=mounts, working_dir=spec.get("workingDir"),
                       init=True, detach=True, **kw)  # docker-init as PID 1 passes SIGTERM on
         if command:
@@ -146,7 +159,7 @@ class Runtime:
             create["command"] = args or []
         elif args:
             create["command"] = args
-        c = self.docker.containers.create(spec["image"], **create)
+        c = self._create(spec["image"], create.pop("command", None), name, **create)
         c.start()
         return c
 
