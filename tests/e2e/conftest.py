@@ -21,8 +21,11 @@ def shipway(tmp_path, docker_tracker, docker_client):
         for ns in ("staging", "prod"):
             sw.http.delete(sw.url + f"/k8s/apis/apps/v1/namespaces/{ns}/deployments/hello", timeout=30)
         server.stop()
+        # Only the images this test's pipelines built: their source label names this test's own
+        # repository. (Removing every hello-service image would break other test runs on the engine.)
+        mine = (server.data_dir / "demo").as_uri()
         for img in docker_client.images.list(filters={"label": "org.opencontainers.image.source"}):
-            if any("hello-service" in t for t in img.tags):
+            if (img.labels or {}).get("org.opencontainers.image.source", "").startswith(mine):
                 docker_tracker.track_image(img.id)
 
 
