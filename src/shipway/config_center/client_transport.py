@@ -48,6 +48,12 @@ class ZkTransport:
         self.ip = client_ip or _local_ip(first)
         self.client = make_client(hosts, timeout=session_timeout)
         self.client.add_listener(self._on_state)
+        # Per watched config: the last main/beta values read with a watch armed, and which of the two a
+        # watch event said changed. An event on the main znode re-reads only the main znode (one round
+        # trip); the beta's watch is still armed. Any (re)connection forgets everything.
+        self._lock = threading.Lock()
+        self._known: dict[Key, list] = {}
+        self._dirty: dict[Key, set[int]] = {}
 
     def describe(self) -> str:
         return f"ZooKeeper at {self.hosts}"
@@ -71,20 +77,27 @@ class ZkTransport:
         # Runs on kazoo's thread: only schedule work. After any (re)connection every watched config is
         # re-read, which re-arms its watches (lost with an expired session) and catches missed updates.
         if state == "CONNECTED":
+            with self._lock:
+                self._known.clear()
+                self._dirty.clear()
             self.owner.back_online()
 
     def _on_event(self, event) -> None:
-        key = self._key_of(event.path)
-        if key:
+        found = self._key_of(event.path)
+        if found:
+            key, which = found
+            with self._lock:
+                self._dirty.setdefault(key, set()).add(which)
             self.owner.refresh(key)
 
     @staticmethod
-    def _key_of(path: str) -> Key | None:
-        for root in (zkpaths.CONFIG_BETA + "/", zkpaths.CONFIG + "/"):
+    def _key_of(path: str) -> tuple[Key, int] | None:
+        """``(key, 0)`` for a main znode, ``(key, 1)`` for a beta znode."""
+        for which, root in ((1, zkpaths.CONFIG_BETA + "/"), (0, zkpaths.CONFIG + "/")):
             if path.startswith(root):
                 parts = path[len(root):].split("/")
                 if len(parts) == 3:
-                    return parts[0], parts[1], parts[2]
+                    return (parts[0], parts[1], parts[2]), which
         return None
 
     def _read(self, path: str, watch):
@@ -108,15 +121,24 @@ class ZkTransport:
             # kazoo would queue the reads until it reconnects: fail fast so get() serves the snapshot.
             raise ConnectionError(f"not connected to {self.describe()}")
         w = self._on_event if watch else None
-        # Both reads in flight at once: one round trip, not two.
         paths = (config_path(*key), beta_path(*key))
-        pending = [self.client.get_async(p, watch=w) for p in paths]
-        values = []
-        for path, result in zip(paths, pending):
+        with self._lock:
+            known = self._known.get(key) if watch else None
+            todo = sorted(self._dirty.pop(key, set())) if known is not None else [0, 1]
+            values = list(known) if known is not None else [None, None]
+        # The reads in flight at once: one round trip, not one per znode.
+        pending = {i: self.client.get_async(paths[i], watch=w) for i in todo}
+        missing = []
+        for i, result in pending.items():
             try:
-                values.append(decode(result.get(timeout=30)[0]))
+                values[i] = decode(result.get(timeout=30)[0])
             except NoNodeError:
-                values.append(self._read(path, w))
+                missing.append(i)
+        for i in missing:  # arm an exists-watch (fires on creation); read again if it appeared meanwhile
+            values[i] = self._read(paths[i], w)
+        if watch:
+            with self._lock:
+                self._known[key] = values
         return _to_value(key, values[0], values[1], self.ip, self.labels)
 
 
