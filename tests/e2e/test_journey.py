@@ -41,6 +41,9 @@ def test_push_to_production_with_browser_approval_and_live_config(shipway, brows
     # 3. the approver approves in a real browser.
     page = browser.new_page(viewport={"width": 1366, "height": 860})
     login(page, shipway.url, "alice", "alice-password")
+    page.goto(shipway.url + f"/runs/{run['id']}")
+    page.locator(".stage-node.succeeded[data-stage='deploy-staging']").wait_for()
+    page.screenshot(path=str(output_dir / "run-waiting.png"), full_page=True)
     page.goto(shipway.url + "/approvals")
     card = page.locator(f"section.approval[data-run='{run['id']}']")
     card.wait_for()
