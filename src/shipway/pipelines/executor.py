@@ -57,12 +57,13 @@ class Executor:
     def stop(self) -> None:
         self.svc.stopping.set()
         self.svc.queue.wake()
+        if self._thread:  # first the loop, so that no run is launched while the others are stopped
+            self._thread.join(5)
         for run_id, ctl in list(self.svc.controls.items()):
             ctl.cancel("interrupted")
         for t in list(self._threads.values()):
-            t.join(10)
-        if self._thread:
-            self._thread.join(5)
+            if t.ident is not None:
+                t.join(10)
 
     # -- loop -----------------------------------------------------------------
     def _loop(self) -> None:
@@ -107,8 +108,8 @@ class Executor:
                 self.svc.controls.pop(run_id, None)
 
         t = threading.Thread(target=body, daemon=True, name=f"run-{run_id}")
-        self._threads[run_id] = t
         t.start()
+        self._threads[run_id] = t
 
     def reconcile(self) -> None:
         store, q = self.svc.store, self.svc.queue

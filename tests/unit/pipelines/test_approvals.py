@@ -49,6 +49,8 @@ def test_reject_aborts_and_timeout_fails(unit_app, penv, as_role):
     run = penv.start(params={"branch": "main"})
     done = penv.wait(run["id"])
     assert done["status"] == "failed" and done["approvals"][0]["status"] == "timed-out"
+    penv.git.commit({".shipway.yml": GATE.replace("requester_may_not_approve: true", "timeout: 1h")}, "long gate")
+    penv.git.push()
     run2 = penv.start(params={"branch": "main"})
     from shipway.pipelines.states import RunState
     penv.wait(run2["id"], RunState.WAITING)
