@@ -17,6 +17,7 @@ from shipway.orchestrator.runtime import L_CONTAINER, L_POD_UID, L_RESTART, L_RO
 log = logging.getLogger(__name__)
 POD = BY_KIND["Pod"]
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
+VOLUME_REFRESH = 5.0  # seconds between ConfigMap/Secret volume refreshes of a running pod
 DRAIN = float(os.environ.get("SHIPWAY_ORCHESTRATOR_DRAIN_SECONDS", "1"))
 
 
@@ -66,6 +67,7 @@ class PodWorker:
         self.states = {c["name"]: CState(c) for c in pod["spec"]["containers"]}
         self.start_time = now()
         self.done = False
+        self._volumes_at = time.time() + VOLUME_REFRESH
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.ns}-{self.name}", daemon=True)
 
     def start(self) -> None:
@@ -144,6 +146,12 @@ class PodWorker:
         if self.sandbox is None:
             self._create_sandbox(pod)
         next_in = 1.0
+        if pod["spec"].get("volumes") and t >= self._volumes_at:
+            self._volumes_at = t + VOLUME_REFRESH
+            try:
+                self.rt.refresh_volumes(pod, volume_files(pod, self.agent.lookup(self.ns)))
+            except ConfigError:
+                pass  # a removed ConfigMap/Secret leaves the last files (as the kubelet does)
         policy = pod["spec"].get("restartPolicy", "Always")
         for st in self.states.values():
             next_in = min(next_in, self._sync_container(pod, st, policy, t))

@@ -173,15 +173,8 @@ class Runtime:
             vol = volumes[vm["name"]]
             vdir = base / vm["name"]
             if vm["name"] in files:
-                tmp = vdir.with_name(vdir.name + ".new")
-                shutil.rmtree(tmp, ignore_errors=True)
-                for rel, content in files[vm["name"]].items():
-                    p = tmp / rel
-                    p.parent.mkdir(parents=True, exist_ok=True)
-                    p.write_bytes(content)
-                    p.chmod(((vol.get("configMap") or vol.get("secret") or {}).get("defaultMode")) or 0o644)
-                shutil.rmtree(vdir, ignore_errors=True)
-                tmp.rename(vdir)
+                write_volume(vdir, files[vm["name"]],
+                             ((vol.get("configMap") or vol.get("secret") or {}).get("defaultMode")) or 0o644)
             else:
                 vdir.mkdir(parents=True, exist_ok=True)
                 vdir.chmod(0o777)
@@ -190,8 +183,42 @@ class Runtime:
                                 or vm["name"] in files))
         return mounts
 
+    def refresh_volumes(self, pod: dict, files: dict[str, dict[str, bytes]]) -> bool:
+        """Rewrite changed ConfigMap/Secret volume files of a running pod in place; True if any changed."""
+        base = self.data_dir / "pods" / pod["metadata"]["uid"] / "volumes"
+        changed = False
+        for v in pod["spec"].get("volumes") or []:
+            vdir = base / v["name"]
+            if v["name"] in files and vdir.is_dir():
+                mode = ((v.get("configMap") or v.get("secret") or {}).get("defaultMode")) or 0o644
+                changed |= write_volume(vdir, files[v["name"]], mode)
+        return changed
+
     def remove_pod_dir(self, uid: str) -> None:
         shutil.rmtree(self.data_dir / "pods" / uid, ignore_errors=True)
+
+
+def write_volume(vdir: Path, files: dict[str, bytes], mode: int) -> bool:
+    """Make ``vdir`` hold exactly ``files``, each replaced atomically in place (the directory itself stays,
+    so running containers that bind-mount it see the change). True if anything changed."""
+    vdir.mkdir(parents=True, exist_ok=True)
+    changed = False
+    for rel, content in files.items():
+        p = vdir / rel
+        if p.is_file() and p.read_bytes() == content:
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_bytes(content)
+        tmp.chmod(mode)
+        os.replace(tmp, p)
+        changed = True
+    for p in sorted(vdir.rglob("*"), reverse=True):
+        rel = str(p.relative_to(vdir))
+        if p.is_file() and rel not in files:
+            p.unlink()
+            changed = True
+    return changed
 
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")

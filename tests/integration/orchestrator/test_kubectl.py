@@ -35,6 +35,9 @@ def test_kubectl_end_to_end(kube):
     assert "NewReplicaSetAvailable" in described and "RollingUpdateStrategy" in described
     assert "ScalingReplicaSet" in described and "Scaled up replica set web-" in described
     assert "Ready" in kube.kubectl("describe", "pod", "-l", "app=web").stdout
+    # ConfigMap volumes follow changes of their ConfigMap while the pods run.
+    kube.kubectl("patch", "configmap", "web-www", "-p", '{"data": {"index.html": "hot\\n"}}')
+    assert wait_for(lambda: _fetch(port) == "hot\n", 20, message="the changed ConfigMap file served")
 
     # A config change through client-side apply rolls out revision 2.
     kube.kubectl("apply", "-f", "-", input=web_manifest(text="hello v2").replace(
