@@ -65,3 +65,26 @@ def test_first_admin(unit_ctx):
     password = unit_ctx.users.ensure_admin()
     assert password and unit_ctx.users.authenticate("admin", password).role == "admin"
     assert unit_ctx.users.ensure_admin() is None
+
+
+def test_token_cache_never_outlives_a_revocation_or_role_change(unit_ctx):
+    users = unit_ctx.users
+    users.add("cache", "password1", "developer")
+    t = users.create_token("cache", "hot")
+    assert users.resolve_token(t["token"]).role == "developer"
+    users.set_role("cache", "viewer")
+    assert users.resolve_token(t["token"]).role == "viewer"   # not the cached developer
+    users.revoke_token(t["id"])
+    assert users.resolve_token(t["token"]) is None
+
+
+def test_token_cache_respects_expiry(unit_ctx):
+    users = unit_ctx.users
+    users.add("short", "password1", "viewer")
+    t = users.create_token("short", "brief", dt.timedelta(seconds=1))
+    assert users.resolve_token(t["token"]) is not None
+    import time
+    deadline = time.monotonic() + 5
+    while users.resolve_token(t["token"]) is not None:
+        assert time.monotonic() < deadline, "an expired token was still accepted"
+        time.sleep(0.05)

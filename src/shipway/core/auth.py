@@ -17,6 +17,8 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import threading
+import time
 
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -68,11 +70,23 @@ def _check_password(password: str) -> None:
         raise BadRequest("password must have at least 8 characters", field="password")
 
 
+#: How long a resolved token is trusted without asking the store again. Changes made through this
+#: process (revoke, role change, removal) take effect at once; other servers see them within this time.
+TOKEN_CACHE_SECONDS = 10.0
+
+
 class Users:
     """User and token management on the SQL store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # token hash → (identity, monotonic deadline): a hot token costs no database round trip.
+        self._token_cache: dict[str, tuple[Identity, float]] = {}
+        self._cache_lock = threading.Lock()
+
+    def _forget_tokens(self) -> None:
+        with self._cache_lock:
+            self._token_cache.clear()
 
     # -- users ---------------------------------------------------------
     def add(self, username: str, password: str, role: str) -> dict:
@@ -101,15 +115,18 @@ class Users:
         with self.store.session() as s:
             user = self._get(s, username)
             user.password_hash = generate_password_hash(password)
+        self._forget_tokens()
 
     def set_role(self, username: str, role: str) -> None:
         _check_role(role)
         with self.store.session() as s:
             self._get(s, username).role = role
+        self._forget_tokens()
 
     def remove(self, username: str) -> None:
         with self.store.session() as s:
             s.delete(self._get(s, username))
+        self._forget_tokens()
 
     def authenticate(self, username: str, password: str) -> Identity | None:
         """Check a password; ``None`` when the user is unknown, disabled or the password is wrong."""
@@ -171,29 +188,48 @@ class Users:
             if token is None or (username and token.user.username != username):
                 raise NotFound(f"no token {token_id}", details={"id": token_id})
             token.revoked_at = token.revoked_at or utcnow()
+        self._forget_tokens()
 
     def resolve_token(self, secret: str) -> Identity | None:
         """The identity behind a bearer token, or ``None`` if unknown, revoked or expired."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
+        key = hash_token(secret)
+        now_mono = time.monotonic()
+        with self._cache_lock:
+            hit = self._token_cache.get(key)
+        if hit is not None and hit[1] > now_mono:
+            return hit[0]
+        ident, lifetime = self._resolve_token_in_store(key)
+        if ident is not None:
+            with self._cache_lock:
+                if len(self._token_cache) > 10_000:  # bounded: many distinct tokens just skip caching
+                    self._token_cache.clear()
+                self._token_cache[key] = (ident, now_mono + min(TOKEN_CACHE_SECONDS, lifetime))
+        return ident
+
+    def _resolve_token_in_store(self, key: str) -> tuple[Identity | None, float]:
+        """The token's identity and how many seconds it stays valid (``inf`` without expiry)."""
         with self.store.session() as s:
-            token = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+            token = s.scalar(select(ApiToken).where(ApiToken.token_hash == key))
             if token is None or token.revoked_at is not None or token.user.disabled:
-                return None
+                return None, 0.0
+            now = utcnow()
+            lifetime = float("inf")
             expires = token.expires_at
             if expires is not None:
                 if expires.tzinfo is None:  # SQLite drops the zone; stored values are UTC
                     expires = expires.replace(tzinfo=dt.timezone.utc)
-                if expires < utcnow():
-                    return None
-            now = utcnow()
+                if expires < now:
+                    return None, 0.0
+                lifetime = (expires - now).total_seconds()
             # Write last-used at most once a minute: a hot token must not turn reads into writes.
             last = token.last_used_at
             if last is not None and last.tzinfo is None:
                 last = last.replace(tzinfo=dt.timezone.utc)
             if last is None or (now - last).total_seconds() > 60:
                 token.last_used_at = now
-            return Identity(token.user.id, token.user.username, token.user.role, "token")
+            return Identity(token.user.id, token.user.username, token.user.role, "token"), lifetime
 
     def ensure_admin(self) -> str | None:
         """Create ``admin`` with a random password when there are no users; return the password once."""
