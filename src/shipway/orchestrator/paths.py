@@ -4,8 +4,12 @@
 
     /shipway/orchestrator
       /objects/<resource>/<namespace>/<name>   one Kubernetes object as JSON (cluster-scoped: namespace "_")
-      /leader                                  leader election of the controllers
-      /ports/<port>                            host ports handed out to Services (ClusterIP-like)
+      /cluster-id                              this installation's id (labels its Docker containers)
+      /nodes/<node>                            lock: one active node agent per node
+    /shipway/leader/orchestrator-controllers   leader election of the controllers
+
+Service ports are not kept in a subtree of their own: each Service records its 127.0.0.1 ports
+in ``spec.ports[].nodePort`` and allocation checks the other Services.
 """
 
 from __future__ import annotations
