@@ -53,6 +53,7 @@ class Discovery(DiscoveryBase):
         self._known: dict[Key, dict[str, dict]] = {}  # znode name → instance, per watched service
         self._thresholds: dict[Key, float] = {}
         self._pending_lock = threading.Lock()
+        self._read_lock = threading.RLock()
         self._closed = threading.Event()
         self._worker = threading.Thread(target=self._work, name="discovery", daemon=True)
         self._worker.start()
@@ -182,7 +183,9 @@ class Discovery(DiscoveryBase):
         self._tasks.put(task)
 
     def _on_event(self, event) -> None:
-        # kazoo's event thread: only hand off.
+        # kazoo's event thread. Like kazoo's own ChildrenWatch, the common case (connected, an instance
+        # added/removed/changed) is read right here: two short reads, no hand-off to the worker (which
+        # costs milliseconds on a busy machine). Anything else is handed to the worker.
         if event.type == EventType.NONE:
             return
         parts = event.path.split("/")
@@ -190,15 +193,32 @@ class Discovery(DiscoveryBase):
         if len(parts) < base + 3:
             return
         key = (parts[base], parts[base + 1], parts[base + 2])
-        if len(parts) == base + 5 and parts[base + 3] == "instances":
-            self._request(("child", key, parts[base + 4]))
-        elif len(parts) == base + 3:
+        inline = self.zk.connected and not self._closed.is_set() and key in self._known
+        try:
+            if len(parts) == base + 5 and parts[base + 3] == "instances":
+                if inline:
+                    self._refresh_child(key, parts[base + 4])
+                else:
+                    self._request(("child", key, parts[base + 4]))
+                return
+            if len(parts) == base + 4 and inline:
+                self._refresh(key, full=False)
+                return
+        except Exception:  # noqa: BLE001 - never let a watcher die; the worker re-reads it all
+            log.exception("discovery watch of %s failed; re-reading it", key)
+            self._request(("full", key))
+            return
+        if len(parts) == base + 3:
             self._request(("service", key))
         else:
             self._request(("children", key))
 
     def _refresh(self, key: Key, full: bool) -> None:
         """Read the service record and its children; fetch (and watch) only children not known yet."""
+        with self._read_lock:  # the worker and kazoo's event thread both get here
+            self._refresh_locked(key, full)
+
+    def _refresh_locked(self, key: Key, full: bool) -> None:
         if not self.zk.connected:
             return  # re-read when connected again; keep the cache meanwhile
         base = paths.instances(*key)
@@ -248,6 +268,10 @@ class Discovery(DiscoveryBase):
         self._refresh(key, full=False)
 
     def _refresh_child(self, key: Key, name: str) -> None:
+        with self._read_lock:
+            self._refresh_child_locked(key, name)
+
+    def _refresh_child_locked(self, key: Key, name: str) -> None:
         if not self.zk.connected or key not in self._known:
             return
         try:

@@ -128,24 +128,39 @@ def test_stale_node_of_an_old_session_is_replaced(sdk, zk, zk_hosts, naming):
         other.close()
 
 
-def test_zookeeper_restart_keeps_every_instance_and_the_cache(sdk, zk_server, naming, app):
-    a, b = sdk(), sdk()
-    for n in range(5):
-        a.register("survive", f"10.0.4.{n}", 83)
-    wait_for(lambda: len(b.instances("survive")) == 5, message="five instances")
-    served = []
-    zk_server.kill()
-    # during the outage the subscriber keeps serving its cache
-    wait_for(lambda: not b.zk.connected, timeout=10, message="the subscriber notices the outage")
-    for _ in range(20):
-        served.append(len(b.instances("survive")))
-        b.choose("survive")
-    assert set(served) == {5}
-    zk_server.wait_serving()
-    wait_for(lambda: a.zk.connected and b.zk.connected, timeout=20, message="clients reconnected")
-    wait_for(lambda: len(naming.list_instances("survive")) == 5, timeout=15, message="every instance back")
-    assert len(set(ids(naming.list_instances("survive")))) == 5
-    wait_for(lambda: len(b.instances("survive")) == 5, timeout=10, message="subscriber sees five")
+def test_zookeeper_restart_keeps_every_instance_and_the_cache(zk_server, restart_proof_hosts, tmp_path):
+    from kazoo.client import KazooClient
+    from shipway.discovery import Discovery
+    from shipway.registry.naming import NamingService
+
+    server = KazooClient(restart_proof_hosts, timeout=30,
+                         connection_retry=dict(max_tries=-1, delay=0.1, backoff=2, max_delay=1.0))
+    server.start(timeout=15)
+    naming = NamingService(lambda: server)
+    a = Discovery(restart_proof_hosts, snapshot_dir=str(tmp_path / "a"))
+    b = Discovery(restart_proof_hosts, snapshot_dir=str(tmp_path / "b"))
+    try:
+        for n in range(5):
+            a.register("survive", f"10.0.4.{n}", 83)
+        wait_for(lambda: len(b.instances("survive")) == 5, message="five instances")
+        served = []
+        zk_server.kill()
+        # during the outage the subscriber keeps serving its cache
+        wait_for(lambda: not b.zk.connected, timeout=10, message="the subscriber notices the outage")
+        for _ in range(20):
+            served.append(len(b.instances("survive")))
+            b.choose("survive")
+        assert set(served) == {5}
+        zk_server.wait_serving()
+        wait_for(lambda: a.zk.connected and b.zk.connected, timeout=30, message="clients reconnected")
+        wait_for(lambda: len(naming.list_instances("survive")) == 5, timeout=15, message="every instance back")
+        assert len(set(ids(naming.list_instances("survive")))) == 5
+        wait_for(lambda: len(b.instances("survive")) == 5, timeout=10, message="subscriber sees five")
+    finally:
+        a.close()
+        b.close()
+        server.stop()
+        server.close()
 
 
 def test_snapshot_serves_when_zookeeper_is_unreachable(sdk, tmp_path):
