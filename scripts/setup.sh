@@ -28,6 +28,7 @@ DEB_PACKAGES=(
   "git:/usr/bin/git"
   "chromium:/usr/bin/chromium"
   "default-jre-headless:/usr/bin/java"
+  "postgresql:/usr/lib/postgresql"
 )
 
 step_packages() {
