@@ -89,7 +89,7 @@ def main() -> None:
         wait_all(("ready", ""), 60)
         raw = KazooClient(serve.zk, timeout=4)
         raw.start()
-        driver = Discovery(serve.zk, snapshot_dir=None)
+        driver = Discovery(serve.zk, snapshot_dir="")
         lat = {"raw": [], "rawdata": [], "sdk": []}
         try:
             for k in range(args.changes):

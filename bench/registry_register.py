@@ -40,7 +40,7 @@ def main() -> None:
             raw.create(f"/bench/raw/i{i}", value, ephemeral=True)
         raw_rate = n / (time.perf_counter() - t)
 
-        sdk = Discovery(serve.zk, snapshot_dir=None)
+        sdk = Discovery(serve.zk, snapshot_dir="")
         sdk.register("bench-sdk", "10.0.0.1", 1)  # first one creates the parents
         t = time.perf_counter()
         for i in range(n):

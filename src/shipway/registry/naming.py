@@ -109,6 +109,10 @@ class NamingService:
                                details={"instanceId": inst["instanceId"]}) from None
             old = _load(data)
             inst["registeredAt"] = old.get("registeredAt", inst["registeredAt"])
+            if old == inst:
+                # Re-registering the same record (the orchestrator does it on every sync) must not
+                # wake every subscriber.
+                return inst["instanceId"]
             self._call(self.zk.set, path, _dump(inst))
         self._changed(namespace, group, service)
         return inst["instanceId"]

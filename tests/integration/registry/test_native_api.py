@@ -107,7 +107,13 @@ def test_fixed_interface_for_the_orchestrator(naming):
     md = {"managed-by": "shipway-orchestrator"}
     iid = naming.register_instance("web", "172.18.0.5", 8080, namespace="default", metadata=md)
     assert iid == "172.18.0.5#8080#DEFAULT#DEFAULT_GROUP@@web"
+    from shipway.registry import paths
+    version = naming.zk.get(paths.instance("default", "DEFAULT_GROUP", "web", iid))[1].version
     assert naming.register_instance("web", "172.18.0.5", 8080, namespace="default", metadata=md) == iid
+    # the same record again is not a change: no write, no notification
+    assert naming.zk.get(paths.instance("default", "DEFAULT_GROUP", "web", iid))[1].version == version
+    naming.register_instance("web", "172.18.0.5", 8080, namespace="default", metadata=md, weight=2)
+    assert naming.zk.get(paths.instance("default", "DEFAULT_GROUP", "web", iid))[1].version == version + 1
     naming.register_instance("web", "172.18.0.6", 8080, namespace="default", metadata=md, healthy=False)
     assert len(naming.list_instances("web", namespace="default")) == 2
     assert [i["ip"] for i in naming.list_instances("web", namespace="default", healthy_only=True)] == ["172.18.0.5"]
