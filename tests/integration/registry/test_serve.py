@@ -12,7 +12,7 @@ from shipway.cli.commands import cli
 from shipway.discovery import HttpDiscovery
 from support.waiting import wait_for
 
-pytestmark = pytest.mark.zookeeper
+pytestmark = [pytest.mark.zookeeper, pytest.mark.slow]
 
 
 def test_http_mode_cli_and_page(live_server, tmp_path, sdk):
