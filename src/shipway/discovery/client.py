@@ -5,7 +5,7 @@
     from shipway.discovery import Discovery
 
     with Discovery("127.0.0.1:2181") as d:
-        with d.register("orders", "10.0.0.5", 8080, metadata={"version": "2"}):
+        with d.register("orders", "127.0.0.1", 8080, metadata={"version": "2"}):
             d.subscribe("payments", lambda insts: print(len(insts)))
             inst = d.choose("payments")
 

@@ -3,7 +3,7 @@
 Namespace → group → service (metadata, protect threshold) → cluster → instance.
 An instance is a plain dict (it travels as JSON in its znode and over HTTP)::
 
-    {"instanceId": "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@orders", "ip": "10.0.0.5", "port": 8080,
+    {"instanceId": "127.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders", "ip": "127.0.0.1", "port": 8080,
      "weight": 1.0, "healthy": true, "enabled": true, "ephemeral": true, "clusterName": "DEFAULT",
      "serviceName": "orders", "groupName": "DEFAULT_GROUP", "namespaceId": "public",
      "metadata": {}, "source": "sdk"}
