@@ -66,26 +66,40 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
     b.close()
 
 
+def listen(host: str, port: int = 0, backlog: int = 128) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 = any free one)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    return sock
+
+
+def accept_loop(sock: socket.socket, handle, name: str) -> threading.Thread:
+    """Accept connections on ``sock`` until it is closed; each is handled by ``handle(conn)`` in its own thread."""
+
+    def loop() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # the socket was closed: stop accepting
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 class Forwarder:
     """Listen on ``bind`` (host, port 0 = any) and relay every connection to ``target``."""
 
     def __init__(self, bind_host: str, target: tuple[str, int], port: int = 0) -> None:
         self.target = target
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((bind_host, port))
-        self.sock.listen(128)
+        self.sock = listen(bind_host, port)
         self.address = self.sock.getsockname()
         self._closed = False
-        threading.Thread(target=self._accept, name=f"forward-{self.address[1]}", daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                break
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_loop(self.sock, self._serve, f"forward-{self.address[1]}")
 
     def _serve(self, conn: socket.socket) -> None:
         try:

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 
-from shipway.orchestrator.network import pipe
+from shipway.orchestrator.network import accept_loop, listen, pipe
 from shipway.orchestrator.replicaset import service_targets
 
 log = logging.getLogger(__name__)
@@ -24,20 +24,9 @@ class Listener:
         self.port = port
         self.targets: list[tuple[str, int]] = []
         self.counter = itertools.count()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(512)
+        self.sock = listen("127.0.0.1", port, backlog=512)
         self.closed = False
-        threading.Thread(target=self._accept, name=f"svc-proxy-{port}", daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                break
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_loop(self.sock, self._serve, f"svc-proxy-{port}")
 
     def _serve(self, conn: socket.socket) -> None:
         targets = list(self.targets)

@@ -16,12 +16,11 @@ import os
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 from shipway.core import launcher
-from shipway.orchestrator.network import pipe
+from shipway.orchestrator.network import accept_loop, pipe
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +74,8 @@ class TlsFront:
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         port_file.write_text(str(self.port))
-        threading.Thread(target=self._accept, name="orchestrator-tls", daemon=True).start()
+        accept_loop(self.sock, self._serve, "orchestrator-tls")
         log.info("Kubernetes API over TLS on https://127.0.0.1:%s/k8s", self.port)
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                break
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
