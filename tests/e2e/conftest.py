@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.journey import CHROMIUM_ARGS, Shipway
+from support.browser import launch
+from support.journey import Shipway
 from support.server import LiveServer
 
 
@@ -34,7 +35,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        b = launch(p)
         try:
             yield b
         finally:

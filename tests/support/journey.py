@@ -7,11 +7,9 @@ import sys
 
 import requests
 
+from support.browser import login  # noqa: F401 - re-exported: the journeys log in through it
 from support.server import LiveServer
 from support.waiting import wait_for
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 class Shipway:
@@ -76,14 +74,6 @@ class Shipway:
                 out[p["metadata"]["name"]] = (cs.get("containerID"), cs.get("restartCount", 0))
         return out
 
-
-
-def login(page, base: str, username: str, password: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/login" not in u)
 
 
 def clone_and_push(bare: str, workdir, change: dict[str, str], message: str) -> str:

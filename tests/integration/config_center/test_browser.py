@@ -6,8 +6,8 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from support.browser import launch, login
+
 
 
 @pytest.mark.browser
@@ -18,13 +18,10 @@ def test_create_edit_with_inline_error_rollback_in_the_browser(live_server, outp
     api.headers["Authorization"] = f"Bearer {live_server.admin_token()}"
     url = f"{live_server.url}/api/v1/configs/public/DEFAULT_GROUP/site.json"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_page()
-            page.goto(f"{live_server.url}/login")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", live_server.admin_password)
-            page.click("button[type=submit]")
+            login(page, live_server.url, "admin", live_server.admin_password)
             page.click("nav >> text=Configs")
             page.fill("#new-config input[name=dataId]", "site.json")
             page.select_option("#new-config select[name=type]", "json")

@@ -6,6 +6,7 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from support.browser import launch, login
 from support.waiting import wait_for
 
 PIPELINE = """
@@ -18,8 +19,6 @@ stages:
   - name: deploy
     steps: [{run: echo deployed-after-approval}]
 """
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 @pytest.mark.browser
@@ -36,13 +35,10 @@ def test_approve_in_the_browser(live_server, git_repo, output_dir):
     wait_for(lambda: s.get(f"{live_server.url}/api/v1/runs/{run['id']}", timeout=5).json()["status"]
              == "waiting-for-approval", 60, message="run waiting for approval")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_page()
-            page.goto(f"{live_server.url}/login")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", live_server.admin_password)
-            page.click("button[type=submit]")
+            login(page, live_server.url, "admin", live_server.admin_password)
             page.click("text=Approvals")
             card = page.locator(f"section.approval[data-run='{run['id']}']")
             card.wait_for()
