@@ -21,7 +21,11 @@ import time
 from registry_harness import Serve, pct
 
 SUBSCRIBER = r"""
-import sys, time
+import sys, threading, time
+_lock = threading.Lock()
+def out(line):  # one write per line: the SDK's and the raw client's threads print concurrently
+    with _lock:
+        sys.stdout.write(line + "\n"); sys.stdout.flush()
 from kazoo.client import KazooClient
 from shipway.discovery import Discovery
 zk, snap = sys.argv[1], sys.argv[2]
@@ -30,7 +34,7 @@ def on_sdk(insts):
     now = time.time()
     for i in insts:
         if i["port"] not in seen_sdk:
-            seen_sdk.add(i["port"]); print(f"sdk {i['port']} {now}", flush=True)
+            seen_sdk.add(i["port"]); out(f"sdk {i['port']} {now}")
 d = Discovery(zk, snapshot_dir=snap)
 d.subscribe("bench-notify", on_sdk)
 raw = KazooClient(zk, timeout=4); raw.start(); raw.ensure_path("/bench/floor")
@@ -38,7 +42,7 @@ def on_raw(children):
     now = time.time()
     for c in children:
         if c not in seen_raw:
-            seen_raw.add(c); print(f"raw {c} {now}", flush=True)
+            seen_raw.add(c); out(f"raw {c} {now}")
 raw.ChildrenWatch("/bench/floor", on_raw)
 raw.ensure_path("/bench/floor2")
 seen_data = set()
@@ -46,9 +50,9 @@ def on_raw_data(children):
     for c in children:
         if c not in seen_data:
             raw.get("/bench/floor2/" + c)
-            seen_data.add(c); print(f"rawdata {c} {time.time()}", flush=True)
+            seen_data.add(c); out(f"rawdata {c} {time.time()}")
 raw.ChildrenWatch("/bench/floor2", on_raw_data)
-print("ready", flush=True)
+out("ready")
 sys.stdin.read()
 """
 

@@ -30,6 +30,11 @@ class ServiceState:
     callbacks: list[Callback] = field(default_factory=list)
     loaded: threading.Event = field(default_factory=threading.Event)
     waited: bool = False  # the first read waited for the first load once; later reads never block
+    signature: frozenset | None = None  # what the last published list was made of (see _publish)
+
+
+def _by_id(inst: dict) -> str:
+    return inst.get("instanceId", "")
 
 
 class DiscoveryBase:
@@ -114,26 +119,41 @@ class DiscoveryBase:
     def _watch(self, key: Key) -> None:
         raise NotImplementedError
 
-    def _publish(self, key: Key, instances: list[dict], protect_threshold: float) -> None:
+    def _publish(self, key: Key, instances: list[dict], protect_threshold: float, *,
+                 signature: frozenset | None = None) -> None:
         """A successful read of the service: update the cache, the snapshot, and tell subscribers on change.
 
         Only successful reads get here: an outage never replaces a good list with an empty one.
+        ``signature`` (the ZooKeeper client passes its set of host znode names, which carry every field)
+        makes "did it change?" a set comparison instead of a comparison of every record.
         """
-        instances = sorted(instances, key=lambda i: i.get("instanceId", ""))
         with self._states_lock:
             st = self._states.get(key)
             if st is None:
                 return
-            changed = st.instances != instances or st.protect_threshold != protect_threshold
+            if signature is not None and st.signature is not None:
+                changed = st.signature != signature or st.protect_threshold != protect_threshold
+                if changed:
+                    instances = sorted(instances, key=_by_id)
+            else:
+                instances = sorted(instances, key=_by_id)
+                changed = st.instances != instances or st.protect_threshold != protect_threshold
+            if not changed and st.loaded.is_set():
+                return
             st.instances, st.protect_threshold, st.from_snapshot = instances, protect_threshold, False
-            callbacks = list(st.callbacks)
+            st.signature = signature
+            callbacks = st.callbacks[:]
         st.loaded.set()
         if changed:
             for cb in callbacks:
-                self._call(cb, list(instances))
+                self._call(cb, instances[:])
             # After the callbacks: subscribers should not wait for the disk.
-            self.snapshots.save(*key, {"instances": instances, "protectThreshold": protect_threshold,
-                                       "savedAt": time.time()})
+            self._snapshot(key, {"instances": instances, "protectThreshold": protect_threshold,
+                                 "savedAt": time.time()})
+
+    def _snapshot(self, key: Key, data: dict) -> None:
+        """Write the failover snapshot of ``key`` (subclasses may defer and coalesce it)."""
+        self.snapshots.save(*key, data)
 
     @staticmethod
     def _call(cb: Callback, instances: list[dict]) -> None:

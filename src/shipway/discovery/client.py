@@ -23,16 +23,19 @@ import threading
 import time
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 from kazoo.protocol.states import EventType
 
 from shipway.discovery.base import DiscoveryBase, Key
 from shipway.discovery.registration import Registration, _close_at_exit
-from shipway.registry import model, paths
+from shipway.registry import layout, model, paths
 from shipway.registry.model import DEFAULT_CLUSTER, Source
-from shipway.registry.naming import BATCH
+from shipway.registry.naming import BATCH, watch_children
 
 log = logging.getLogger(__name__)
+
+#: Seconds between a change and its failover snapshot being written (changes meanwhile coalesce).
+SNAPSHOT_DELAY = 0.5
 
 
 class Discovery(DiscoveryBase):
@@ -50,11 +53,13 @@ class Discovery(DiscoveryBase):
         self._session: int | None = None
         self._tasks: queue.Queue = queue.Queue()
         self._pending: set[tuple] = set()  # reads queued (events coalesce into one read)
-        self._known: dict[Key, dict[str, dict]] = {}  # znode name → instance, per watched service
+        self._known: dict[Key, dict[str, dict]] = {}  # host znode name → instance, per watched service
         self._thresholds: dict[Key, float] = {}
         self._pending_lock = threading.Lock()
         self._read_lock = threading.RLock()
         self._closed = threading.Event()
+        self._dirty: dict[Key, tuple[float, dict]] = {}  # snapshots to write: key → (first change, data)
+        self._dirty_lock = threading.Lock()
         self._worker = threading.Thread(target=self._work, name="discovery", daemon=True)
         self._worker.start()
         self.zk.add_listener(self._on_state)
@@ -100,11 +105,14 @@ class Discovery(DiscoveryBase):
             reg.active = False
             if self._regs.get(reg.path) is reg:
                 del self._regs[reg.path]
+        if not self.zk.connected:
+            log.info("deregister %s while disconnected: it goes when the session ends", reg.instance_id)
+            return
         try:
-            _, stat = self.zk.get(reg.path)
+            _, stat, names = layout.read(self.zk, reg.key, reg.instance_id)
             if stat.ephemeralOwner == self.zk.client_id[0]:
-                self.zk.delete(reg.path, version=stat.version)
-        except NoNodeError:
+                layout.remove(self.zk, reg.key, reg.instance_id, version=stat.version, names=names)
+        except (NoNodeError, BadVersionError):
             pass
         except KazooException as e:  # the session's end will remove it anyway
             log.warning("deregister %s: %s (it goes when the session ends)", reg.instance_id, type(e).__name__)
@@ -113,32 +121,35 @@ class Discovery(DiscoveryBase):
         self._tasks.put(("register", reg))
 
     def _ensure(self, reg: Registration) -> bool:
-        """Make the znode exist with our data, owned by our session. False: retry later."""
+        """Make the record and host znodes exist with our data, owned by our session. False: retry later."""
         if not reg.active or not self.zk.connected:
             return not reg.active
         me = self.zk.client_id[0]
-        data = json.dumps(reg.instance, separators=(",", ":")).encode()
         try:
-            self.zk.create(reg.path, data, ephemeral=True, makepath=True)
-            reg.registered.set()
-            reg.waiting = False
+            layout.create(self.zk, reg.key, reg.instance, ephemeral=True)
+            self._confirmed(reg)
             return True
         except NodeExistsError:
             pass
         try:
-            _, stat = self.zk.get(reg.path)
+            current, stat, names = layout.read(self.zk, reg.key, reg.instance_id)
         except NoNodeError:
             return False
         if stat.ephemeralOwner == me:
-            self.zk.set(reg.path, data)
-            reg.registered.set()
-            reg.waiting = False
+            # Ours already: bring it up to date (an update(), or a change adopted from the record).
+            if current != reg.instance or names != [layout.encode(reg.instance)]:
+                try:
+                    layout.replace(self.zk, reg.key, reg.instance, version=stat.version, old_names=names,
+                                   ephemeral=True)
+                except (BadVersionError, NoNodeError):
+                    return False
+            self._confirmed(reg)
             return True
         if stat.ephemeralOwner in self._own_sessions:
-            # The race after expiry: our old session's node is still there. It is ours: replace it.
+            # The race after expiry: our old session's nodes are still there. They are ours: replace them.
             try:
-                self.zk.delete(reg.path, version=stat.version)
-            except NoNodeError:
+                layout.remove(self.zk, reg.key, reg.instance_id, version=stat.version, names=names)
+            except (NoNodeError, BadVersionError):
                 pass
             return False
         if not reg.waiting:
@@ -146,6 +157,36 @@ class Discovery(DiscoveryBase):
             holder = "a persistent registration" if not stat.ephemeralOwner else f"session {stat.ephemeralOwner:#x}"
             log.warning("%s is held by %s; waiting for it to go", reg.instance_id, holder)
         return False
+
+    def _confirmed(self, reg: Registration) -> None:
+        reg.registered.set()
+        reg.waiting = False
+        # Watch our own record: a change made through the server (console, PATCH) is adopted and
+        # republished by us, so the host znode stays EPHEMERAL of this session. Not waited for.
+        self.zk.exists_async(reg.path, watch=self._on_own_record)
+
+    def _on_own_record(self, event) -> None:
+        if event.type == EventType.CHANGED and not self._closed.is_set():
+            self._tasks.put(("adopt", event.path))
+
+    def _adopt(self, path: str) -> None:
+        """Our record was changed by someone else: take its weight/enabled/healthy/metadata, republish."""
+        with self._regs_lock:
+            reg = self._regs.get(path)
+        if reg is None or not reg.active:
+            return
+        try:
+            data, stat = self.zk.get(path, watch=self._on_own_record)
+        except NoNodeError:
+            return  # deregistered through the server: it stays so until this session is lost
+        if stat.ephemeralOwner != self.zk.client_id[0]:
+            return
+        record = layout.load(data)
+        changed = {k: record[k] for k in ("weight", "enabled", "healthy", "metadata")
+                   if k in record and record[k] != reg.instance.get(k)}
+        if changed:
+            reg.instance.update(changed)
+            self._push(reg)
 
     # -- session handling (the listener must not block) --------------------------------------
     def _on_state(self, state: str) -> None:
@@ -183,9 +224,9 @@ class Discovery(DiscoveryBase):
         self._tasks.put(task)
 
     def _on_event(self, event) -> None:
-        # kazoo's event thread. Like kazoo's own ChildrenWatch, the common case (connected, an instance
-        # added/removed/changed) is read right here: two short reads, no hand-off to the worker (which
-        # costs milliseconds on a busy machine). Anything else is handed to the worker.
+        # kazoo's event thread. Like kazoo's own ChildrenWatch, the common case (connected, the
+        # children of hosts/ changed) is read right here: one get_children, whose names carry the
+        # instances, no hand-off to the worker. The service record goes through the worker.
         if event.type == EventType.NONE:
             return
         parts = event.path.split("/")
@@ -193,48 +234,48 @@ class Discovery(DiscoveryBase):
         if len(parts) < base + 3:
             return
         key = (parts[base], parts[base + 1], parts[base + 2])
-        inline = self.zk.connected and not self._closed.is_set() and key in self._known
-        try:
-            if len(parts) == base + 5 and parts[base + 3] == "instances":
-                if inline:
-                    self._refresh_child(key, parts[base + 4])
-                else:
-                    self._request(("child", key, parts[base + 4]))
-                return
-            if len(parts) == base + 4 and inline:
-                self._refresh(key, full=False)
-                return
-        except Exception:  # noqa: BLE001 - never let a watcher die; the worker re-reads it all
-            log.exception("discovery watch of %s failed; re-reading it", key)
-            self._request(("full", key))
-            return
-        if len(parts) == base + 3:
-            self._request(("service", key))
-        else:
+        if len(parts) == base + 4:
+            if self.zk.connected and not self._closed.is_set() and key in self._known:
+                try:
+                    self._refresh(key, full=False)
+                    return
+                except Exception:  # noqa: BLE001 - never let a watcher die; the worker re-reads it all
+                    log.exception("discovery watch of %s failed; re-reading it", key)
+                    self._request(("full", key))
+                    return
             self._request(("children", key))
+        elif len(parts) == base + 3:
+            self._request(("service", key))
 
     def _refresh(self, key: Key, full: bool) -> None:
-        """Read the service record and its children; fetch (and watch) only children not known yet."""
+        """Read the children of ``hosts/`` (and, when ``full``, the service record)."""
         with self._read_lock:  # the worker and kazoo's event thread both get here
             self._refresh_locked(key, full)
 
     def _refresh_locked(self, key: Key, full: bool) -> None:
         if not self.zk.connected:
             return  # re-read when connected again; keep the cache meanwhile
-        base = paths.instances(*key)
+        base = paths.hosts(*key)
         try:
             threshold = self._read_threshold(key) if full or key not in self._thresholds else self._thresholds[key]
-            try:
-                names = self.zk.get_children(base, watch=self._on_event)
-            except NoNodeError:
-                self.zk.exists(base, watch=self._on_event)
-                names = []
+            names = watch_children(self.zk, base, self._on_event)
             known = {} if full else self._known.get(key, {})
-            fresh = [n for n in names if n not in known]
-            insts = {n: known[n] for n in names if n in known}
-            for start in range(0, len(fresh), BATCH):  # bounded pipelining (see registry.naming.BATCH)
-                batch = fresh[start:start + BATCH]
-                asyncs = [(n, self.zk.get_async(f"{base}/{n}", watch=self._on_event)) for n in batch]
+            insts: dict[str, dict] = {}
+            refs = []
+            for name in names:
+                inst = known.get(name)
+                if inst is None:
+                    inst = layout.decode(name, key)
+                    if inst is None:
+                        if layout.is_reference(name):
+                            refs.append(name)
+                        continue
+                insts[name] = inst
+            # Reference names (instances too large for a name): read their records. A change of such a
+            # record changes its name, so no data watch is needed.
+            for start in range(0, len(refs), BATCH):  # bounded pipelining (see registry.naming.BATCH)
+                batch = refs[start:start + BATCH]
+                asyncs = [(n, self.zk.get_async(paths.instance(*key, layout.name_id(n, key)))) for n in batch]
                 for name, a in asyncs:
                     try:
                         data, _ = a.get(timeout=10)
@@ -245,7 +286,7 @@ class Discovery(DiscoveryBase):
             log.info("discovery refresh of %s failed (%s); keeping the cached list", key, type(e).__name__)
             return
         self._known[key], self._thresholds[key] = insts, threshold
-        self._publish(key, list(insts.values()), threshold)
+        self._publish(key, list(insts.values()), threshold, signature=frozenset(insts))
 
     def _read_threshold(self, key: Key) -> float:
         try:
@@ -267,24 +308,22 @@ class Discovery(DiscoveryBase):
             return
         self._refresh(key, full=False)
 
-    def _refresh_child(self, key: Key, name: str) -> None:
-        with self._read_lock:
-            self._refresh_child_locked(key, name)
+    def _snapshot(self, key: Key, data: dict) -> None:
+        # Written by the worker, SNAPSHOT_DELAY after the first unsaved change: a burst of changes is
+        # one write, and the thread that delivers changes (and the CPU right after a change, when
+        # every subscriber process wakes at once) is not spent on JSON and the disk.
+        with self._dirty_lock:
+            first = self._dirty.get(key, (time.monotonic(), None))[0]
+            self._dirty[key] = (first, data)
 
-    def _refresh_child_locked(self, key: Key, name: str) -> None:
-        if not self.zk.connected or key not in self._known:
-            return
-        try:
-            data, _ = self.zk.get(f"{paths.instances(*key)}/{name}", watch=self._on_event)
-            self._known[key][name] = json.loads(data)
-        except NoNodeError:
-            self._known[key].pop(name, None)
-        except ValueError:
-            return
-        except KazooException as e:
-            log.info("discovery read of %s failed (%s); keeping the cached list", name, type(e).__name__)
-            return
-        self._publish(key, list(self._known[key].values()), self._thresholds.get(key, 0.0))
+    def _flush_snapshots(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        with self._dirty_lock:
+            due = [(k, d) for k, (t, d) in self._dirty.items() if everything or now - t >= SNAPSHOT_DELAY]
+            for k, _ in due:
+                del self._dirty[k]
+        for k, d in due:
+            self.snapshots.save(*k, d)
 
     def _work(self) -> None:
         retry: list[tuple[float, tuple]] = []
@@ -296,10 +335,12 @@ class Discovery(DiscoveryBase):
             now = time.monotonic()
             due = [t for when, t in retry if when <= now]
             retry = [(when, t) for when, t in retry if when > now]
+            if self._dirty:
+                self._flush_snapshots()
             for t in ([task] if task else []) + due:
                 try:
                     kind = t[0]
-                    if kind in ("full", "children", "child", "service"):
+                    if kind in ("full", "children", "service"):
                         with self._pending_lock:
                             self._pending.discard(t)
                     if kind == "connected":
@@ -308,8 +349,8 @@ class Discovery(DiscoveryBase):
                         self._refresh(t[1], full=kind == "full")
                     elif kind == "service":
                         self._refresh_service(t[1])
-                    elif kind == "child":
-                        self._refresh_child(t[1], t[2])
+                    elif kind == "adopt":
+                        self._adopt(t[1])
                     elif kind == "register" and not self._ensure(t[1]):
                         retry.append((now + 0.25, t))
                 except KazooException as e:
@@ -328,6 +369,7 @@ class Discovery(DiscoveryBase):
         for reg in regs:
             self.deregister(reg)
         self._closed.set()
+        self._flush_snapshots(everything=True)
         try:
             self.zk.stop()
             self.zk.close()

@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError
 
 from shipway.core.errors import Conflict, NotFound, Unavailable
-from shipway.registry import model, paths
+from shipway.registry import layout, model, paths
 from shipway.registry.cache import InstanceCache
 from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Source
 
@@ -53,6 +53,20 @@ def get_many(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[byte
                     raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
                 out.append(data)
     return out
+
+
+def watch_children(zk: KazooClient, path: str, watch) -> list[str]:
+    """The children of ``path`` with a children watch; for an absent node, an exists watch instead.
+
+    If the node appears between the two calls, ``exists`` would set a mere data watch (blind to
+    children): read the children again, so a watch on them is never lost.
+    """
+    while True:
+        try:
+            return zk.get_children(path, watch=watch)
+        except NoNodeError:
+            if zk.exists(path, watch=watch) is None:
+                return []
 
 
 def _dump(value: dict) -> bytes:
@@ -97,25 +111,37 @@ class NamingService:
         inst = model.make_instance(namespace, group, service, ip, port, cluster=cluster, weight=weight,
                                    metadata=metadata, ephemeral=ephemeral, healthy=healthy, enabled=enabled,
                                    source=source)
-        path = paths.instance(namespace, group, service, inst["instanceId"])
+        key, iid = (namespace, group, service), inst["instanceId"]
         if ephemeral:
-            self._touch_beat(namespace, group, service, inst["instanceId"])
-        try:
-            self._call(self.zk.create, path, _dump(inst), makepath=True)
-        except NodeExistsError:
-            data, stat = self._call(self.zk.get, path)
+            self._touch_beat(namespace, group, service, iid)
+        zk = self.zk
+        for _ in range(20):
+            try:
+                self._call(layout.create, zk, key, inst, ephemeral=False)
+                break
+            except NodeExistsError:
+                pass
+            try:
+                old, stat, names = self._call(layout.read, zk, key, iid)
+            except NoNodeError:
+                continue  # deregistered meanwhile: create it
             if stat.ephemeralOwner:
-                raise Conflict(f"instance {inst['instanceId']} is registered by a live SDK session",
-                               details={"instanceId": inst["instanceId"]}) from None
-            old = _load(data)
+                raise Conflict(f"instance {iid} is registered by a live SDK session",
+                               details={"instanceId": iid}) from None
             inst["registeredAt"] = old.get("registeredAt", inst["registeredAt"])
-            if old == inst:
+            if old == inst and names == [layout.encode(inst)]:
                 # Re-registering the same record (the orchestrator does it on every sync) must not
                 # wake every subscriber.
-                return inst["instanceId"]
-            self._call(self.zk.set, path, _dump(inst))
+                return iid
+            try:
+                self._call(layout.replace, zk, key, inst, version=stat.version, old_names=names, ephemeral=False)
+                break
+            except (BadVersionError, NoNodeError):
+                continue
+        else:
+            raise Conflict(f"instance {iid} is changing too fast; try again")
         self._changed(namespace, group, service)
-        return inst["instanceId"]
+        return iid
 
     def deregister_instance(self, service: str, ip: str, port: int, *, namespace: str = DEFAULT_NAMESPACE,
                             group: str = DEFAULT_GROUP, cluster: str = DEFAULT_CLUSTER) -> None:
@@ -132,29 +158,53 @@ class NamingService:
 
     # -- instances -----------------------------------------------------------
     def remove_instance(self, ns: str, group: str, service: str, iid: str) -> bool:
-        """Delete an instance (and its heartbeat record); False if it was not there."""
-        found = True
-        try:
-            self._call(self.zk.delete, paths.instance(ns, group, service, iid))
-        except NoNodeError:
-            found = False
+        """Delete an instance (record, host znode and heartbeat record); False if it was not there."""
+        key, zk, found = (ns, group, service), self.zk, False
+        for _ in range(20):
+            try:
+                _, stat, names = self._call(layout.read, zk, key, iid)
+                self._call(layout.remove, zk, key, iid, version=stat.version, names=names)
+                found = True
+                break
+            except NoNodeError:
+                # the record is gone (or a host name changed under us: read again)
+                if not self._exists(paths.instance(ns, group, service, iid)):
+                    break
+            except BadVersionError:
+                continue
         self._changed(ns, group, service)
         try:
-            self._call(self.zk.delete, paths.beat(ns, group, service, iid))
+            self._call(zk.delete, paths.beat(ns, group, service, iid))
         except NoNodeError:
             pass
         return found
 
+    def _exists(self, path: str) -> bool:
+        return self._call(self.zk.exists, path) is not None
+
     def instances(self, ns: str, group: str, service: str, *, watch=None) -> list[dict]:
-        """Every instance record of a service (empty if the service does not exist)."""
-        try:
-            names = self._call(self.zk.get_children, paths.instances(ns, group, service), watch=watch)
-        except NoNodeError:
-            if watch is not None:
-                self._call(self.zk.exists, paths.instances(ns, group, service), watch=watch)
-            return []
-        out = []
-        for data in get_many(self.zk, [paths.instance(ns, group, service, n) for n in names], watch=watch):
+        """Every instance of a service (empty if the service does not exist).
+
+        One ``get_children`` of ``hosts/``: the names carry the instances (see :mod:`registry.layout`);
+        only reference names (instances too large for a name) cost a read of their record.
+        """
+        zk = self.zk
+        base = paths.hosts(ns, group, service)
+        if watch is not None:
+            names = self._call(watch_children, zk, base, watch)
+        else:
+            try:
+                names = self._call(zk.get_children, base)
+            except NoNodeError:
+                return []
+        out, refs, key = [], [], (ns, group, service)
+        for name in names:
+            inst = layout.decode(name, key)
+            if inst is not None:
+                out.append(inst)
+            elif layout.is_reference(name):
+                refs.append(paths.instance(ns, group, service, layout.name_id(name, key)))
+        for data in get_many(zk, refs) if refs else ():
             inst = _load(data)
             if inst:
                 out.append(inst)
@@ -201,13 +251,12 @@ class NamingService:
                         enabled: bool | None = None, healthy: bool | None = None,
                         metadata: dict | None = None) -> dict:
         """Change weight/enabled/healthy/metadata with a compare-and-set loop; 404 if absent."""
-        path = paths.instance(ns, group, service, iid)
+        key, zk = (ns, group, service), self.zk
         for _ in range(20):
             try:
-                data, stat = self._call(self.zk.get, path)
+                inst, stat, names = self._call(layout.read, zk, key, iid)
             except NoNodeError:
                 raise NotFound(f"instance {iid} not found in namespace {ns}", details={"instanceId": iid}) from None
-            inst = _load(data)
             new = dict(inst)
             if weight is not None:
                 new["weight"] = model.check_weight(weight)
@@ -220,13 +269,21 @@ class NamingService:
             if new == inst:
                 return inst
             try:
-                self._call(self.zk.set, path, _dump(new), version=stat.version)
+                if stat.ephemeralOwner:
+                    # An SDK instance: its host znode must stay EPHEMERAL of the owner's session (else
+                    # it would outlive the owner). Set the record; the owner watches it and republishes.
+                    self._call(zk.set, paths.instance(ns, group, service, iid), layout.dump(new),
+                               version=stat.version)
+                else:
+                    self._call(layout.replace, zk, key, new, version=stat.version, old_names=names,
+                               ephemeral=False)
                 self._changed(ns, group, service)
                 return new
             except BadVersionError:
                 continue
             except NoNodeError:
-                raise NotFound(f"instance {iid} not found", details={"instanceId": iid}) from None
+                if not self._exists(paths.instance(ns, group, service, iid)):
+                    raise NotFound(f"instance {iid} not found", details={"instanceId": iid}) from None
         raise Conflict(f"instance {iid} is changing too fast; try again")
 
     def _touch_beat(self, ns: str, group: str, service: str, iid: str) -> None:

@@ -2,6 +2,8 @@
 
     /shipway/naming/<namespace>/<group>/<service>          service record (JSON: protectThreshold, metadata)
         /instances/<instanceId>                             instance record (JSON); EPHEMERAL when SDK-registered
+        /hosts/<qid>!<fields>                               the instance in the NAME (see registry.layout);
+                                                            same lifetime as the record, written with it
         /beats/<instanceId>                                 last heartbeat (epoch seconds) of HTTP-ephemeral ones
     /shipway/leader/naming-health                           EPHEMERAL: the server running the health timers
 
@@ -35,6 +37,14 @@ def instances(ns: str, grp: str, svc: str) -> str:
 
 def instance(ns: str, grp: str, svc: str, iid: str) -> str:
     return ROOT + "/" + join(ns, grp, svc, "instances", iid)
+
+
+def hosts(ns: str, grp: str, svc: str) -> str:
+    return ROOT + "/" + join(ns, grp, svc, "hosts")
+
+
+def host(ns: str, grp: str, svc: str, name: str) -> str:
+    return ROOT + "/" + join(ns, grp, svc, "hosts", name)
 
 
 def beats(ns: str, grp: str, svc: str) -> str:
