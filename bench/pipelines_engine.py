@@ -1,12 +1,19 @@
 """Pipelines benchmarks (in-process engine on a temp data dir, in-memory queue; the issue's ratios).
 
-1. engine overhead: a 20-step pipeline of `true` on the host vs the same 20 commands in one shell script;
-2. log throughput: a step printing 100 MB with masking on vs the same command to /dev/null.
-Run: .venv/bin/python bench/pipelines_engine.py
+1. engine overhead: a 20-step pipeline of `true` on the host vs the same 20 commands in one shell script
+   (interleaved BENCH_REPS times, default 5: the machine is shared, medians hold better than one pair);
+   20 container steps vs 20 `docker run --rm`;
+2. log throughput: a step printing 100 MB with masking on vs the same command to /dev/null, with the
+   default per-step log_limit (4 MiB stored, the rest read and discarded) and without a limit.
+Run: .venv/bin/python bench/pipelines_engine.py [--no-docker]
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,21 +26,23 @@ from shipway.core.context import Context  # noqa: E402
 from shipway.core.settings import load_settings  # noqa: E402
 from shipway.pipelines import models, project_models  # noqa: E402,F401
 from shipway.pipelines.executor import Executor  # noqa: E402
+from shipway.pipelines.logs import DEFAULT_LIMIT, read_chunks  # noqa: E402
 from shipway.pipelines.projects import ProjectService  # noqa: E402
 from shipway.pipelines.queue import MemoryRunQueue  # noqa: E402
 from shipway.pipelines.service import PipelineService  # noqa: E402
 from support.gitrepo import GitRepo  # noqa: E402
 
+# label -> (command, repetitions)
 LOG_CMDS = {
     "yes | head -c 100M (fastest possible producer)":
-        "yes 'shipway log line with a token SECRET-abcdef-123456 inside it and more text' | head -c 100000000",
+        ("yes 'shipway log line with a token SECRET-abcdef-123456 inside it and more text' | head -c 100000000", 3),
     "python printing 100 MB of numbered log lines":
-        "python3 -c 'import sys\nw = sys.stdout.write\nfor i in range(1250000): "
-        "w(f\"{i:08d} INFO request handled token=SECRET-abcdef-123456 status=200 ms=12\\n\")'",
+        ("python3 -c 'import sys\nw = sys.stdout.write\nfor i in range(1250000): "
+         "w(f\"{i:08d} INFO request handled token=SECRET-abcdef-123456 status=200 ms=12\\n\")'", 1),
 }
 
 
-def run_pipeline(svc, text: str, git: GitRepo, name: str) -> float:
+def run_pipeline(svc, text: str, git: GitRepo, name: str) -> tuple[float, dict]:
     git.commit({".shipway.yml": text}, name)
     git.push()
     svc.ctx.services["projects"].add(name, git.url, branches=["main"], secrets={"tok": "SECRET-abcdef-123456"})
@@ -49,7 +58,80 @@ def run_pipeline(svc, text: str, git: GitRepo, name: str) -> float:
     return sum(sp["duration"] for sp in steps), d
 
 
+def _span(d: dict) -> float:
+    st = d["stages"][0]["steps"]
+    return (dt.datetime.fromisoformat(st[-1]["finished_at"]) - dt.datetime.fromisoformat(st[0]["started_at"])
+            ).total_seconds()
+
+
+def _timed(argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def _ms(xs) -> str:
+    return " ".join(f"{x * 1000:.0f}" for x in xs)
+
+
+def host_overhead(svc, git: GitRepo, reps: int) -> None:
+    """20 x /bin/true as 20 steps vs one shell script of the same 20 commands, interleaved ``reps`` times."""
+    steps = "\n".join("      - argv: ['/bin/true']" for _ in range(20))
+    run_pipeline(svc, "stages:\n  - name: s\n    steps:\n      - argv: ['/bin/true']\n", git, "warm")
+    script = ["sh", "-c", "\n".join(["/bin/true"] * 20)]
+    walls, spans, refs = [], [], []
+    for i in range(reps):
+        refs.append(_timed(script))
+        _t, d = run_pipeline(svc, f"stages:\n  - name: s\n    steps:\n{steps}\n", git, f"overhead{i}")
+        walls.append(d["wall"])
+        spans.append(_span(d))
+    ref, span, wall = (statistics.median(x) for x in (refs, spans, walls))
+    print("engine overhead, 20 host steps of /bin/true vs a shell script of the same 20 commands "
+          f"({reps} interleaved runs, ms):")
+    print(f"  shell script                       {_ms(refs)}   median {ref * 1000:.1f}")
+    print(f"  steps, first start -> last end     {_ms(spans)}   median {span * 1000:.1f}  -> {span / ref:.2f}x")
+    print(f"  whole run (start_run -> finished,  {_ms(walls)}   median {wall * 1000:.1f}  -> {wall / ref:.2f}x")
+    print("   incl. fetching + reading the pipeline at the branch head, queue, records)")
+
+
+def container_overhead(svc, git: GitRepo) -> None:
+    csteps = "\n".join("      - argv: ['true']" for _ in range(20))
+    run_pipeline(svc, "stages:\n  - name: s\n    image: shipway/busybox:latest\n    steps:\n      - argv: ['true']\n",
+                 git, "cwarm")
+    _t, d = run_pipeline(svc, f"stages:\n  - name: s\n    image: shipway/busybox:latest\n    steps:\n{csteps}\n",
+                         git, "containers")
+    ref = sum(_timed(["docker", "run", "--rm", "--label", "io.shipway.owner=bench", "shipway/busybox:latest", "true"])
+              for _ in range(20))
+    print(f"engine overhead, 20 container steps (shipway/busybox true): whole run {d['wall']:.2f} s vs 20 "
+          f"`docker run --rm` {ref:.2f} s -> {d['wall'] / ref:.2f}x")
+
+
+def log_throughput(svc, git: GitRepo, tmp: Path, reps: int) -> None:
+    """100 MB printed by a step (masking on; the secret is on every line) vs the command to /dev/null."""
+    for li, (label, (cmd, n)) in enumerate(LOG_CMDS.items()):
+        (tmp / f"cmd{li}.sh").write_text(cmd + "\n")
+        for limit in ("0", None):
+            kind = "uncapped (log_limit: 0)" if limit == "0" else f"capped (default log_limit {DEFAULT_LIMIT >> 20} MiB)"
+            refs, ours, stored = [], [], 0
+            for i in range(n if reps > 1 else 1):
+                refs.append(_timed(["sh", "-c", cmd + " > /dev/null"]))
+                step_time, d = run_pipeline(
+                    svc, (f"log_limit: {limit}\n" if limit else "") +
+                    "stages:\n  - name: s\n    environment: {T: {from_secret: tok}}\n"
+                    "    steps:\n      - argv: [sh, -c, 'sh /dev/stdin < $CMD']\n"
+                    f"        environment: {{CMD: '{tmp / f'cmd{li}.sh'}'}}\n", git, f"logs{li}{limit or 'c'}{i}")
+                ours.append(step_time)
+                text = "".join(c[2] for c in read_chunks(svc.store, d["id"], 0, limit=100000))
+                assert "SECRET-abcdef-123456" not in text
+                stored = len(text.encode())
+            ref, our = statistics.median(refs), statistics.median(ours)
+            print(f"log throughput, {label}, {kind}: step {' '.join(f'{x:.2f}' for x in ours)} s "
+                  f"(stored {stored / 1e6:.1f} MB masked) vs same command to /dev/null "
+                  f"{' '.join(f'{x:.3f}' for x in refs)} s -> {our / ref:.2f}x (medians)")
+
+
 def main() -> None:
+    reps = int(os.environ.get("BENCH_REPS", "5"))
     tmp = Path(tempfile.mkdtemp(prefix="shipway-bench-"))
     ctx = Context.from_settings(load_settings({"data_dir": str(tmp / "data"), "secret_key": "x" * 32,
                                                "zk": "127.0.0.1:1", "registry": "127.0.0.1:1"}, env={}))
@@ -59,54 +141,15 @@ def main() -> None:
     ex = Executor(svc)
     ex.start()
     git = GitRepo(tmp / "git")
-    # 1. 20 x `true`: whole run wall time (queue → end) vs a 20-line shell script
-    steps = "\n".join("      - argv: ['/bin/true']" for _ in range(20))
-    run_pipeline(svc, "stages:\n  - name: s\n    steps:\n      - argv: ['/bin/true']\n", git, "warm")
-    steps_time, d = run_pipeline(svc, f"stages:\n  - name: s\n    steps:\n{steps}\n", git, "overhead")
-    ours = d["wall"]
-    st = d["stages"][0]["steps"]
-    import datetime as dt
-    span = (dt.datetime.fromisoformat(st[-1]["finished_at"]) - dt.datetime.fromisoformat(st[0]["started_at"]))
-    t0 = time.perf_counter()
-    subprocess.run(["sh", "-c", "\n".join(["/bin/true"] * 20)], check=True)
-    ref = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    subprocess.run(["sh", "-c", "\n".join(["true"] * 20)], check=True)
-    ref_builtin = time.perf_counter() - t0
-    print(f"engine overhead, 20 host steps of /bin/true: whole run {ours * 1000:.0f} ms (start_run → finished, incl. "
-          f"reading + validating the pipeline at the commit), steps first start → last end "
-          f"{span.total_seconds() * 1000:.0f} ms; shell script of 20 /bin/true {ref * 1000:.1f} ms "
-          f"(-> {ours / ref:.1f}x whole run, {span.total_seconds() / ref:.1f}x steps only); "
-          f"20 builtin `true` {ref_builtin * 1000:.1f} ms")
-    # 1b. 20 container steps vs 20 `docker run --rm`
-    csteps = "\n".join("      - argv: ['true']" for _ in range(20))
-    run_pipeline(svc, "stages:\n  - name: s\n    image: shipway/busybox:latest\n    steps:\n      - argv: ['true']\n",
-                 git, "cwarm")
-    _t, d = run_pipeline(svc, f"stages:\n  - name: s\n    image: shipway/busybox:latest\n    steps:\n{csteps}\n",
-                         git, "containers")
-    t0 = time.perf_counter()
-    for _ in range(20):
-        subprocess.run(["docker", "run", "--rm", "--label", "io.shipway.owner=bench", "shipway/busybox:latest", "true"],
-                       check=True, stdout=subprocess.DEVNULL)
-    ref = time.perf_counter() - t0
-    print(f"engine overhead, 20 container steps (shipway/busybox true): whole run {d['wall']:.2f} s vs 20 "
-          f"`docker run --rm` {ref:.2f} s -> {d['wall'] / ref:.2f}x")
-    # 2. 100 MB log with masking (the secret occurs on every line)
-    for label, cmd in LOG_CMDS.items():
-        t0 = time.perf_counter()
-        subprocess.run(["sh", "-c", cmd + " > /dev/null"], check=True)
-        ref = time.perf_counter() - t0
-        name = f"logs{abs(hash(label)) % 10000}"
-        (tmp / "cmd.sh").write_text(cmd + "\n")
-        step_time, d = run_pipeline(svc, "stages:\n  - name: s\n    environment: {T: {from_secret: tok}}\n"
-                                    "    steps:\n      - argv: [sh, -c, 'sh /dev/stdin < $CMD']\n"
-                                    f"        environment: {{CMD: '{tmp / 'cmd.sh'}'}}\n", git, name)
-        size = sum(len(c[2]) for c in __import__("shipway.pipelines.logs", fromlist=["x"]).read_chunks(
-            ctx.store, d["id"], 0, limit=100000))
-        print(f"log throughput, {label}: step {step_time:.2f} s (stored {size / 1e6:.0f} MB masked) vs same "
-              f"command to /dev/null {ref:.2f} s -> {step_time / ref:.2f}x")
-    ex.stop()
-    ctx.close()
+    try:
+        host_overhead(svc, git, reps)
+        if "--no-docker" not in sys.argv:
+            container_overhead(svc, git)
+        log_throughput(svc, git, tmp, reps)
+    finally:
+        ex.stop()
+        ctx.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from shipway.core.errors import ShipwayError, ValidationFailed
 from shipway.core.store import utcnow
 from shipway.pipelines import runs, spec
 from shipway.pipelines.commands import Control
-from shipway.pipelines.logs import LogWriter
+from shipway.pipelines.logs import Journal, LogWriter
 from shipway.pipelines.models import RunRow, StageRow, StepRow
 from shipway.pipelines.stages import StageRunner
 from shipway.pipelines.states import RunState, worst
@@ -34,8 +34,9 @@ class RunContext:
     """Everything one executing run needs: ids, facts, env, secrets, control, results of earlier stages."""
 
     def __init__(self, row: RunRow, pipeline: dict, workspace: Path, secrets: dict[str, str],
-                 ctl: Control, base_url: str) -> None:
+                 ctl: Control, base_url: str, journal: Journal) -> None:
         self.row, self.pipeline, self.workspace, self.ctl = row, pipeline, workspace, ctl
+        self.journal = journal  # the run's write-behind of log chunks and step records
         self.project_secrets = secrets
         ev = row.event or {}
         params = dict(row.params or {})
@@ -98,21 +99,29 @@ class Engine:
         self.store = svc.store
 
     # -- records ---------------------------------------------------------
-    def writer(self, rc: RunContext, step_id: int | None) -> LogWriter:
-        return LogWriter(self.store, self.svc.broker, rc.row.id, step_id, rc.secret_values)
+    def writer(self, rc: RunContext, step_id: int | None, limit: Any = None) -> LogWriter:
+        """A step's (or, with ``step_id`` None, the run's own) log writer; ``limit`` the step's log_limit."""
+        if limit is None:
+            limit = rc.pipeline.get("log_limit")
+        return LogWriter(self.store, self.svc.broker, rc.row.id, step_id, rc.secret_values, journal=rc.journal,
+                         limit=None if limit is None else spec.parse_size(limit))
 
     def stage_record(self, rc: RunContext, name: str, kind: str, position: int, parent: str | None) -> int:
-        with self.store.session() as s:
+        out: list[int] = []
+
+        def rec(s) -> None:  # stored with whatever the journal holds: one transaction per stage boundary
             row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
             if row is None:
                 row = StageRow(run_id=rc.row.id, name=name, kind=kind, position=position, parent=parent)
                 s.add(row)
             row.status, row.started_at, row.finished_at = "running", utcnow(), None
             s.flush()
-            return row.id
+            out.append(row.id)
+        rc.journal.flush(extra=rec)
+        return out[0]
 
     def finish_stage(self, rc: RunContext, name: str, status: str, detail: dict | None = None) -> None:
-        with self.store.session() as s:
+        def rec(s) -> None:
             row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
             if row is None:
                 row = StageRow(run_id=rc.row.id, name=name, kind="command", position=0)
@@ -122,28 +131,30 @@ class Engine:
                 row.started_at = row.finished_at
             if detail:
                 row.detail = {**(row.detail or {}), **detail}
+        rc.journal.flush(extra=rec)
         self.svc.metrics.stage_done(status)
 
     def new_step(self, rc: RunContext, stage: str, name: str, position: int) -> int:
-        with self.store.session() as s:
-            row = StepRow(run_id=rc.row.id, stage=stage, name=name[:200], position=position, status="running",
-                          started_at=utcnow())
-            s.add(row)
-            s.flush()
-            return row.id
+        return self.new_steps(rc, stage, [name], status="running", first=position)[0]
 
-    def new_steps(self, rc: RunContext, stage: str, labels: list[str]) -> list[int]:
-        """Pending records of a stage's steps, in one transaction."""
-        with self.store.session() as s:
-            rows = [StepRow(run_id=rc.row.id, stage=stage, name=label[:200], position=i, status="pending")
-                    for i, label in enumerate(labels)]
+    def new_steps(self, rc: RunContext, stage: str, labels: list[str], status: str = "pending",
+                  first: int = 0) -> list[int]:
+        """Records of a stage's steps, in one transaction (with what the journal holds)."""
+        out: list[int] = []
+
+        def rec(s) -> None:
+            now = utcnow() if status == "running" else None
+            rows = [StepRow(run_id=rc.row.id, stage=stage, name=label[:200], position=first + i, status=status,
+                            started_at=now) for i, label in enumerate(labels)]
             s.add_all(rows)
             s.flush()
-            return [r.id for r in rows]
+            out.extend(r.id for r in rows)
+        rc.journal.flush(extra=rec)
+        return out
 
     @staticmethod
     def step_starter(step_id: int):
-        """A callable marking the step running (with its real start time) inside a log transaction."""
+        """A callable marking the step running (with its real start time), stored by the journal."""
         started = utcnow()
 
         def start(s) -> None:
@@ -152,30 +163,39 @@ class Engine:
 
     @staticmethod
     def step_finalizer(step_id: int, status: str, **fields: Any):
-        """A callable recording the step's end inside the log writer's last transaction."""
+        """A callable recording the step's end (with its real end time), stored by the journal."""
+        finished = utcnow()
+
         def fin(s) -> None:
-            s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=utcnow(),
+            s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=finished,
                                                                           **fields))
         return fin
 
-    def finish_step(self, step_id: int, status: str, **fields: Any) -> None:
-        with self.store.session() as s:
-            s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=utcnow(),
-                                                                          **fields))
+    def finish(self, rc: RunContext, state: RunState, **kw: Any) -> None:
+        """Store what the journal holds, then end the run (finish() aborts steps still recorded running)."""
+        try:
+            rc.journal.close()
+        finally:
+            self.svc.finish(rc.row.id, state, **kw)
 
     # -- the run ---------------------------------------------------------
     def execute(self, run_id: int, ctl: Control) -> None:
         """Run (or resume) a claimed run to a terminal or waiting state. Never raises."""
+        journal = Journal(self.store, self.svc.broker, run_id)
         try:
-            self._execute(run_id, ctl)
+            self._execute(run_id, ctl, journal)
         except Exception as e:  # noqa: BLE001 - a bug must end the run, not leave it running forever
             log.exception("run %s crashed", run_id)
             try:
+                try:
+                    journal.close()
+                except Exception:  # noqa: BLE001
+                    log.exception("cannot store the last log of run %s", run_id)
                 self.svc.finish(run_id, RunState.FAILED, reason=f"internal error: {e.__class__.__name__}: {e}")
             except Exception:  # noqa: BLE001
                 log.exception("cannot record the end of run %s", run_id)
 
-    def _execute(self, run_id: int, ctl: Control) -> None:
+    def _execute(self, run_id: int, ctl: Control, journal: Journal) -> None:
         row = runs.get_row(self.store, run_id)
         if row.cancel_requested:
             ctl.cancel("cancelled")
@@ -185,7 +205,7 @@ class Engine:
         secrets = self.svc.project_secrets(row.project)
         pipeline = row.pipeline
         if pipeline is None:
-            rc0 = RunContext(row, {}, workspace, secrets, ctl, self.svc.base_url)
+            rc0 = RunContext(row, {}, workspace, secrets, ctl, self.svc.base_url, journal)
             w = self.writer(rc0, None)
             try:
                 pipeline, commit = self.svc.load_pipeline(row, project)
@@ -194,17 +214,21 @@ class Engine:
                 for er in errs:
                     w.line(f"{er.get('file')}:{er.get('line')}:{er.get('column')}: {er.get('path')}: {er['message']}")
                 w.close()
-                self.svc.finish(run_id, RunState.FAILED, reason=e.message, errors=errs)
+                self.finish(rc0, RunState.FAILED, reason=e.message, errors=errs)
                 return
             except ShipwayError as e:
                 w.line(f"cannot read the pipeline: {e.message}")
                 w.close()
-                self.svc.finish(run_id, RunState.FAILED, reason=e.message)
+                self.finish(rc0, RunState.FAILED, reason=e.message)
                 return
             w.close()
             event = dict(row.event or {})
             if commit and not event.get("commit"):
                 event["commit"] = commit
+            if not event.get("branch") and not event.get("tag") and not (row.params or {}).get("branch"):
+                branch = self.svc.branch_of(row, project, commit)  # manual/cron runs show what they build
+                if branch:
+                    event["branch"] = branch
             if commit and not event.get("message"):  # manual/cron runs: show what is being built
                 event.update(self.svc.commit_info(project.name, commit))
             with self.store.session() as s:
@@ -220,14 +244,15 @@ class Engine:
                     log.exception("cron sync for %s failed", row.project)
         excluded = spec.trigger_excludes(pipeline, row.trigger, row.event or {}) if row.resume_at is None else None
         if excluded:
-            w = self.writer(RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url), None)
+            rc0 = RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url, journal)
+            w = self.writer(rc0, None)
             w.line(f"not running: {excluded}")
             w.close()
-            self.svc.finish(run_id, RunState.SKIPPED, reason=excluded)
+            self.finish(rc0, RunState.SKIPPED, reason=excluded)
             return
         if row.resume_at is None:
             self.svc.report_state(row, "running")
-        rc = RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url)
+        rc = RunContext(row, pipeline, workspace, secrets, ctl, self.svc.base_url, journal)
         timeout = spec.parse_duration(pipeline.get("timeout"), DEFAULT_TIMEOUT)
         started = row.started_at.timestamp() if row.started_at else time.time()
         ctl.deadline = time.monotonic() + max(0.0, timeout - (time.time() - started))
@@ -250,10 +275,11 @@ class Engine:
                 rc.failed = True
                 break
             if status == "waiting":  # stopped waiting because shipway is shutting down: resume later
+                journal.close()
                 return
         final = self._final_state(rc, results)
         runner.post(pipeline.get("post"), final_label(final), "pipeline")
-        self.svc.finish(run_id, final, reason=ctl.reason if final is not RunState.SUCCEEDED else "")
+        self.finish(rc, final, reason=ctl.reason if final is not RunState.SUCCEEDED else "")
         if self.svc.clean_workspaces:
             shutil.rmtree(workspace, ignore_errors=True)
 
@@ -302,7 +328,7 @@ class Engine:
                 w.close()
                 announced = True
             if rc.ctl.cancelled.wait(0.5):
-                self.svc.finish(rc.row.id, RunState.ABORTED, reason=rc.ctl.reason or "cancelled")
+                self.finish(rc, RunState.ABORTED, reason=rc.ctl.reason or "cancelled")
                 return False
 
 

@@ -1,15 +1,18 @@
 """Secret masking for log streams.
 
-:class:`Masker` replaces every secret value with ``***`` in a stream of text
+:class:`ByteMasker` replaces every secret value with ``***`` in a byte stream
 that arrives in arbitrary pieces: it keeps the last ``len(longest secret) - 1``
-characters back until the next write, so a secret split across two writes is
-still found. Multi-line secrets are masked whole and line by line (a program
-may print a PEM key with different line endings or indentation).
+bytes back until the next write, so a secret split across two writes is still
+found. Multi-line secrets are masked whole and line by line (a program may
+print a PEM key with different line endings or indentation). It works on the
+raw bytes (one ``bytes.replace`` per secret over a whole read, ~1 GB/s when the
+secret is on every line, memchr speed when it is absent) and only emits whole
+UTF-8 characters, so every emitted piece decodes on its own.
+
+:class:`Masker` is the same on text (``str`` in, ``str`` out).
 """
 
 from __future__ import annotations
-
-import codecs
 
 MASK = "***"
 MIN_LINE = 6  # lines of multi-line secrets shorter than this are too common to mask on their own
@@ -25,39 +28,69 @@ def secret_variants(values: list[str]) -> list[str]:
         if "\n" in v:
             out.add(v.replace("\n", "\r\n"))
             out.update(line.strip() for line in v.splitlines() if len(line.strip()) >= MIN_LINE)
-    return sorted(out, key=len, reverse=True)  # longest first: a secret containing another is masked whole
+    return sorted(out, key=lambda s: len(s.encode()), reverse=True)  # longest first: a secret containing
+    # another is masked whole
+
+
+def utf8_cut(buf: bytes, cut: int) -> int:
+    """``cut`` moved back (at most 3 bytes) so that ``buf[:cut]`` does not end inside a UTF-8 character."""
+    cut = max(0, min(cut, len(buf)))
+    if cut == 0 or buf[cut - 1] < 0x80:  # ends with ASCII (the usual case): nothing to do
+        return cut
+    for i in range(cut - 1, max(cut - 4, 0) - 1, -1):
+        b = buf[i]
+        if b >= 0xC0:  # the lead byte of the last character: is it complete before cut?
+            need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            return cut if i + need <= cut else i
+        if b < 0x80:
+            return cut  # stray continuation bytes after ASCII: not UTF-8, cut where asked
+    return cut
+
+
+class ByteMasker:
+    """Mask ``secrets`` in bytes written in pieces; call :meth:`close` for the rest."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = [s.encode("utf-8", "surrogateescape") for s in secret_variants(secrets)]
+        self.keep = max((len(s) for s in self.secrets), default=1) - 1
+        self.tail = b""
+
+    def _mask(self, data: bytes) -> bytes:
+        for s in self.secrets:
+            data = data.replace(s, b"***")  # one scan per secret; no copy when absent
+        return data
+
+    def write(self, data: bytes) -> bytes:
+        """Masked bytes that are safe to emit now (whole UTF-8 characters; may be shorter than the input)."""
+        buf = self.tail + data if self.tail else bytes(data)
+        if self.secrets:
+            buf = self._mask(buf)
+        cut = utf8_cut(buf, len(buf) - self.keep)
+        self.tail = buf[cut:]
+        return buf[:cut] if cut < len(buf) else buf
+
+    def close(self) -> bytes:
+        """The held-back rest, masked."""
+        rest, self.tail = self._mask(self.tail), b""
+        return rest
+
+    def drop(self) -> None:
+        """Forget the held-back rest (the log is cut here: a secret's prefix must not be emitted)."""
+        self.tail = b""
 
 
 class Masker:
-    """Mask ``secrets`` in text written in pieces; call :meth:`close` for the rest."""
+    """:class:`ByteMasker` on text: ``write``/``write_bytes`` return ``str``."""
 
     def __init__(self, secrets: list[str]) -> None:
+        self._m = ByteMasker(secrets)
         self.secrets = secret_variants(secrets)
-        self.keep = max((len(s) for s in self.secrets), default=1) - 1
-        self.tail = ""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def _mask(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, MASK)  # one scan per secret (fastsearch); no copy when absent
-        return text
 
     def write(self, text: str) -> str:
-        """Masked text that is safe to emit now (may be shorter than what came in)."""
-        if not self.secrets:
-            return text
-        buf = self._mask(self.tail + text)
-        if self.keep <= 0:
-            self.tail = ""
-            return buf
-        self.tail = buf[-self.keep:]
-        return buf[:-self.keep]
+        return self._m.write(text.encode("utf-8", "surrogateescape")).decode("utf-8", "replace")
 
     def write_bytes(self, data: bytes) -> str:
-        """Decode (UTF-8, split characters kept for the next piece) and mask."""
-        return self.write(self._decoder.decode(data))
+        return self._m.write(data).decode("utf-8", "replace")
 
     def close(self) -> str:
-        rest = self._mask(self.tail + self._decoder.decode(b"", final=True))
-        self.tail = ""
-        return rest
+        return self._m.close().decode("utf-8", "replace")

@@ -13,6 +13,9 @@ from typing import Any
 DURATION = {"description": "Seconds (number) or a duration such as '90s', '5m', '1h'.",
             "oneOf": [{"type": "number", "exclusiveMinimum": 0},
                       {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}]}
+SIZE = {"description": "Bytes (integer) or a size such as '512KiB', '4MiB', '1GB'; 0 = no limit.",
+        "oneOf": [{"type": "integer", "minimum": 0},
+                  {"type": "string", "pattern": r"^\s*\d+\s*([kKmMgG]i?[bB]?|[bB])?\s*$"}]}
 STR_LIST = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 ENV = {"description": "Environment variables: a string value, or {from_secret: NAME} for a project secret "
                       "(masked in logs).",
@@ -59,6 +62,8 @@ STEP: dict[str, Any] = {
                                             "collected after the step."),
         "workdir": {"type": "string", "description": "Directory inside the workspace to run in."},
         "continue_on_error": {"type": "boolean", "description": "A failure does not fail the stage."},
+        "log_limit": dict(SIZE, description="Most output stored for this step (default: the pipeline's "
+                                            "log_limit); the rest is discarded with a 'log truncated' line."),
     },
 }
 POST = {"description": "Steps run after the stage/pipeline by outcome.",
@@ -178,6 +183,8 @@ SCHEMA: dict[str, Any] = {
                                                 "description": {"type": "string", "description": "Help text."}}}},
         "environment": ENV,
         "timeout": DURATION,
+        "log_limit": dict(SIZE, description="Most output stored per step (default 4MiB, or the server's "
+                                            "SHIPWAY_LOG_LIMIT); 0 = no limit."),
         "concurrency": {"type": "object", "required": ["group"], "additionalProperties": False,
                         "description": "Runs of one group do not overlap.",
                         "properties": {"group": {"type": "string", "description": "Group name, templated "

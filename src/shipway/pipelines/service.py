@@ -119,12 +119,26 @@ class PipelineService:
         return self.start_run(row.project, event=event, trigger="rerun", params=row.params,
                               requested_by=requested_by, rerun_of=row.id)
 
+    @staticmethod
+    def default_branch(row: RunRow, project) -> str:
+        """The branch a run builds: the event's, the ``branch`` parameter, else the project's first plain branch
+        (not a glob), else ``main``."""
+        ev, params = row.event or {}, row.params or {}
+        return ev.get("branch") or params.get("branch") or (
+            project.branches[0] if project.branches and not any(c in project.branches[0] for c in "*?[") else "main")
+
+    def branch_of(self, row: RunRow, project, commit: str) -> str | None:
+        """What the run view shows as the branch of a manual/cron run: the default branch, or for a run of an
+        explicit commit a branch whose head it is (``None`` when none is)."""
+        if (row.params or {}).get("commit") or (row.event or {}).get("commit"):
+            return source.branch_at(self.ctx.data_path / "pipelines" / "cache" / f"{project.name}.git", commit)
+        return self.default_branch(row, project)
+
     def load_pipeline(self, row: RunRow, project) -> tuple[dict, str]:
         """The validated pipeline of a run (file at the commit, else the project's default) and the commit."""
         ev = row.event or {}
         params = row.params or {}
-        branch = ev.get("branch") or params.get("branch") or (project.branches[0] if project.branches and
-                                                               "*" not in project.branches[0] else "main")
+        branch = self.default_branch(row, project)
         text, commit = source.read_pipeline_file(
             self.ctx.data_path / "pipelines" / "cache", project.name, project.repo_url,
             ev.get("commit") or params.get("commit") or None, None if ev.get("tag") else branch,

@@ -160,6 +160,21 @@ def commit_info(bare: Path, commit: str) -> dict:
         return {}
 
 
+def branch_at(bare: Path, commit: str) -> str | None:
+    """A branch of the cache whose head is ``commit`` (main/master first), or ``None``."""
+    try:
+        with _lock(str(bare)):
+            out = _cached_repo(bare).git.for_each_ref("--points-at", commit, "--format=%(refname:short)",
+                                                      "refs/heads/")
+    except Exception:  # noqa: BLE001 - unknown commit, no cache: no branch to show
+        return None
+    names = [n for n in out.splitlines() if n]
+    for preferred in ("main", "master"):
+        if preferred in names:
+            return preferred
+    return names[0] if names else None
+
+
 def _short(e: git.GitCommandError) -> str:
     return (e.stderr or str(e)).strip().splitlines()[-1][:300] if (e.stderr or str(e)).strip() else "git failed"
 
@@ -173,4 +188,4 @@ def inside(workspace: Path, rel: str) -> Path:
     return target
 
 
-__all__ = ["clone", "commit_info", "git_env", "inside", "read_blob", "read_pipeline_file"]
+__all__ = ["branch_at", "clone", "commit_info", "git_env", "inside", "read_blob", "read_pipeline_file"]

@@ -8,7 +8,10 @@ the semantic checks below, with lines taken from PyYAML's node marks so that
 
 from __future__ import annotations
 
+import collections
+import copy
 import re
+import threading
 from typing import Any
 
 import jsonschema
@@ -35,6 +38,21 @@ def parse_duration(value: Any, default: float | None = None) -> float | None:
         raise ValueError(f"not a duration: {value!r}")
     n = float(m.group(1))
     return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``1048576``, ``"512KiB"``, ``"4MiB"``, ``"1GB"`` (k/M/G are powers of 1024 with ``i``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"not a size: {value!r}")
+    unit = (m.group(2) or "b").lower()
+    base = 1024 if "i" in unit else 1000
+    return int(m.group(1)) * base ** {"b": 0, "k": 1, "m": 2, "g": 3}[unit[0]]
 
 
 def path_str(path: list) -> str:
@@ -89,11 +107,33 @@ def _construct_mapping(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+_CACHE: "collections.OrderedDict[tuple, dict]" = collections.OrderedDict()
+_CACHE_SIZE = 64
+_cache_lock = threading.Lock()
+
+
 def load(text: str, filename: str = ".shipway.yml", secrets: set[str] | None = None) -> dict[str, Any]:
     """Parse and validate; raise :class:`ValidationFailed` listing every error.
 
     With ``secrets`` (the project's secret names) every ``from_secret`` must name one of them.
+    Valid files are remembered (LRU, keyed by the text, file name and secret names): every push of an
+    unchanged pipeline file would otherwise parse and validate it again (~10 ms).
     """
+    key = (text, filename, frozenset(secrets) if secrets is not None else None)
+    with _cache_lock:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return copy.deepcopy(hit)
+    data = _load(text, filename, secrets)
+    with _cache_lock:
+        _CACHE[key] = copy.deepcopy(data)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return data
+
+
+def _load(text: str, filename: str, secrets: set[str] | None) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
 
     def err(path: list, message: str, marks: _Marks | None = None, line: int | None = None,

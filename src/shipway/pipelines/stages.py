@@ -182,17 +182,17 @@ class StageRunner:
         step_env = rc.resolve_env(rc.pipeline.get("environment"), None)
         step_env.update(env)
         step_env.update(rc.resolve_env(step.get("environment")) if step.get("environment") else {})
-        w = eng.writer(rc, step_id)
-        # "running" is written with the step's first stored output (at the latest after FLUSH_SECONDS):
-        # a short step costs one transaction, not three.
-        w.on_first_store = eng.step_starter(step_id)
+        w = eng.writer(rc, step_id, step.get("log_limit"))
+        # "running" and the end are stored by the run's journal with the step's output (within
+        # FLUSH_SECONDS, or at the stage's end): a stage of short steps costs a transaction or two, not one
+        # per step.
+        w.start(eng.step_starter(step_id))
         image = step.get("image") or default_image
         try:
             workdir_path = source.inside(rc.workspace, step.get("workdir") or ".")
         except ValueError as e:
             w.line(str(e))
-            w.close()
-            eng.finish_step(step_id, "failed")
+            w.close(finalize=eng.step_finalizer(step_id, "failed"))
             return "failed"
         workdir = str(workdir_path.relative_to(rc.workspace.resolve())) if workdir_path != rc.workspace.resolve() else ""
         out = commands.Outcome("failed")

@@ -23,6 +23,7 @@ class Forge:
     parse: Parser
     default_event: str = ""                # when the event header is absent (generic hook)
     signature_header: str = ""             # documented in docs/webhooks.md and the add output
+    form_payload: bool = False             # also sends application/x-www-form-urlencoded `payload=<json>`
 
     def event_of(self, headers: Headers) -> str:
         return (headers.get(self.event_header) or self.default_event).strip()

@@ -1,6 +1,7 @@
 """GitHub: ``X-GitHub-Event``, ``X-GitHub-Delivery``, ``X-Hub-Signature-256: sha256=<hex>``.
 
-Handles ``ping`` and ``push`` (branches, tags, deletions). GitHub lists at most
+Handles ``ping`` and ``push`` (branches, tags, deletions), sent as ``application/json`` or as
+``application/x-www-form-urlencoded`` (``payload=<json>``; the signature covers the raw form body). GitHub lists at most
 20 commits per push, so ``changed_paths`` is complete only below that.
 """
 
@@ -44,4 +45,4 @@ def parse(event: str, p: Any, delivery: str) -> list[PushEvent] | None:
 
 
 FORGE = Forge(name="github", event_header="X-GitHub-Event", delivery_headers=("X-GitHub-Delivery",),
-              verify=verify, parse=parse, signature_header="X-Hub-Signature-256")
+              verify=verify, parse=parse, signature_header="X-Hub-Signature-256", form_payload=True)

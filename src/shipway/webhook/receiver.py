@@ -6,7 +6,7 @@ Order of checks, each recorded in the delivery log (see
 1. unknown forge or project → 404 (not recorded: nothing to attach it to);
 2. body over :data:`MAX_BODY` → 413;
 3. signature (constant time) → 401;
-4. JSON and the forge's shape → 400;
+4. JSON (GitHub also form-encoded ``payload=<json>``) and the forge's shape → 400;
 5. event not handled → 202 ignored; ping → 200;
 6. per ref: deletion or branch not in the project's globs → ignored; else
    ``pipelines.start_run(..., idempotency_key=...)`` (which only enqueues) → 202
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 from shipway.core.errors import BadRequest, NotFound, PayloadTooLarge, ShipwayError, Unauthorized, Unavailable
@@ -32,6 +33,22 @@ log = logging.getLogger(__name__)
 
 #: Largest accepted webhook body (GitHub caps its payloads at 25 MB but pushes are far smaller).
 MAX_BODY = 5 * 1024 * 1024
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def form_payload(body: bytes) -> bytes:
+    """The JSON of a form-encoded delivery (``payload=<url-encoded json>``, GitHub's "form" content type)."""
+    try:
+        fields = urllib.parse.parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                                       max_num_fields=16, errors="strict")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadRequest(f"form-encoded webhook body is malformed: {e}", field="payload") from None
+    values = fields.get("payload") or []
+    if len(values) != 1:
+        raise BadRequest("a form-encoded webhook body must have exactly one 'payload' field", field="payload")
+    return values[0].encode("utf-8")
 
 
 class Receiver:
@@ -59,12 +76,14 @@ class Receiver:
                 raise PayloadTooLarge(f"webhook body is larger than {self.max_body} bytes",
                                       details={"limit": self.max_body})
             rec["delivery_id"] = delivery = given_id or body_hash(body)
-            if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            form = content_type == FORM and forge.form_payload
+            json_type = content_type == "application/json" or content_type.endswith("+json")
+            if content_type and not form and not json_type:
                 raise BadRequest(f"content type must be application/json, not {content_type}; "
                                  "set it in the forge's webhook settings", field="Content-Type")
-            forge.verify(headers, body, secret)
+            forge.verify(headers, body, secret)  # over the raw body, also for a form (that is what is signed)
             try:
-                payload = json.loads(body)
+                payload = json.loads(form_payload(body) if form else body)
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise BadRequest(f"webhook body is not valid JSON: {e}") from None
             events = forge.parse(event, payload, delivery)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import urllib.parse
 
 import pytest
 
 from shipway.webhook.receiver import MAX_BODY
-from unit.webhook.conftest import SECRET, fixture_bytes
+from unit.webhook.conftest import SECRET, fixture_bytes, hexmac
 
 
 @pytest.mark.parametrize("forge,event", [("github", "push"), ("gitlab", "Push Hook"), ("gitea", "push"),
@@ -43,9 +45,40 @@ def test_unknown_project_and_forge_are_404(send, pipelines):
     assert r.status_code == 404 and pipelines.calls == []
 
 
-def test_form_encoded_is_400(send, pipelines):
-    r = send("github", b"payload=%7B%7D", "push", content_type="application/x-www-form-urlencoded")
+FORM = "application/x-www-form-urlencoded"
+
+
+def test_form_encoded_is_400_for_forges_that_only_send_json(send, pipelines):
+    r = send("gitlab", b"payload=%7B%7D", "Push Hook", content_type=FORM)
     assert r.status_code == 400 and "application/json" in r.get_json()["message"] and pipelines.calls == []
+
+
+def test_github_form_encoded_push_is_accepted_like_json(send, pipelines):
+    """GitHub's "application/x-www-form-urlencoded" content type: payload=<json>, signed over the form body."""
+    raw = fixture_bytes("github-push.json")
+    form = b"payload=" + urllib.parse.quote_plus(raw).encode()
+    r = send("github", form, "push", content_type=FORM)
+    assert r.status_code == 202 and r.get_json()["status"] == "queued", r.get_json()
+    r2 = send("github", raw, "push")
+    assert r2.status_code == 202
+    by_form, by_json = pipelines.events
+    assert dataclasses.replace(by_form, delivery_id="") == dataclasses.replace(by_json, delivery_id="")
+    assert by_form.commit == json.loads(raw)["after"] and by_form.branch == "main"
+
+
+def test_github_form_signature_is_over_the_raw_form_body(send, pipelines):
+    raw = fixture_bytes("github-push.json")
+    form = b"payload=" + urllib.parse.quote_plus(raw).encode()
+    wrong = {"X-Hub-Signature-256": "sha256=" + hexmac(raw)}  # signed over the JSON inside: not what GitHub does
+    r = send("github", form, "push", content_type=FORM, sign=False, headers=wrong)
+    assert r.status_code == 401 and pipelines.calls == []
+
+
+@pytest.mark.parametrize("body", [b"payload=%7B%7D&payload=%7B%7D", b"nopayload=1", b"payload=%ff%fe", b"payload",
+                                  b"payload=%7Bnot-json"])
+def test_github_malformed_form_is_400(send, pipelines, body):
+    r = send("github", body, "push", content_type=FORM)
+    assert r.status_code == 400 and pipelines.calls == []
 
 
 def test_get_is_not_allowed(send):
