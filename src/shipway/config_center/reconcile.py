@@ -3,6 +3,9 @@
 * A ``pending`` history row is settled by looking at ZooKeeper: if the znode holds that version (or, for
   a deletion, the znode is gone and nothing newer exists) the row is ``committed``; otherwise it never
   became visible and is ``aborted``.
+* A version ZooKeeper holds that SQL has no row for (a crash between the ZooKeeper write and the SQL
+  commit of a publish) is recorded from the znode, so every version a watcher may have seen is in the
+  history.
 * Then, per config, the latest committed row wins: when ZooKeeper lags behind it (missing znode or an
   older version) the znode is rewritten from SQL; a config whose latest row is a deletion has its znode
   removed.
@@ -22,6 +25,7 @@ from sqlalchemy import func, select
 
 from shipway.config_center.models import ConfigAudit, ConfigHistory, Op, RowState
 from shipway.config_center.paths import Value, config_path
+from shipway.core import zkpaths
 from shipway.core.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,8 +74,10 @@ def _aware(t: dt.datetime) -> dt.datetime:
 
 
 def settle_landed(service, key: tuple[str, str, str], current: Value | None) -> int:
-    """Commit the pending rows of ``key`` that ZooKeeper shows landed (same version and MD5): a publish
-    whose answer was lost while its write went through. Safe at any time; returns how many."""
+    """Make sure the version ZooKeeper holds for ``key`` is in the history: commit its pending row (a
+    publish whose answer was lost while its write went through), or record it from the znode when SQL has
+    no row for it (a crash, or a store error, between the ZooKeeper write and the SQL commit). Safe at
+    any time; the caller holds the config's lock. Returns how many versions it recorded."""
     if current is None:
         return 0
     with service.store.session() as s:
@@ -81,7 +87,74 @@ def settle_landed(service, key: tuple[str, str, str], current: Value | None) -> 
             ConfigHistory.md5 == current.md5)).all()
     for row_id in ids:
         settle_row(service, row_id)
-    return len(ids)
+    if ids:
+        return len(ids)
+    return adopt_value(service, key, current)
+
+
+def adopt_value(service, key: tuple[str, str, str], current: Value) -> int:
+    """Record ``current`` (read from ZooKeeper) as a committed version unless SQL already has it or newer."""
+    from shipway.config_center.service import apply_index
+
+    where = (ConfigHistory.namespace == key[0], ConfigHistory.group_name == key[1],
+             ConfigHistory.data_id == key[2])
+    with service.store.session() as s:
+        newest = s.scalar(select(func.max(ConfigHistory.version)).where(
+            *where, ConfigHistory.state == RowState.COMMITTED.value)) or 0
+        if newest >= current.version:
+            return 0  # SQL has it (or ZooKeeper lags: repair_zookeeper's job)
+        for row in s.scalars(select(ConfigHistory).where(*where, ConfigHistory.version == current.version)):
+            s.delete(row)  # an undecided row of that version: ZooKeeper's value wins
+        s.flush()
+        s.add(ConfigHistory(namespace=key[0], group_name=key[1], data_id=key[2], version=current.version,
+                            op=(Op.UPDATED if newest else Op.CREATED).value, state=RowState.COMMITTED.value,
+                            content=current.content, md5=current.md5, type=current.type,
+                            description=current.desc, tags=",".join(current.tags), author=current.author,
+                            source_ip="", created_at=_time_of(current)))
+        apply_index(s, key, current)
+        s.add(ConfigAudit(actor=current.author, source_ip="", action="reconcile", namespace=key[0],
+                          group_name=key[1], data_id=key[2], version=current.version,
+                          detail="recorded from ZooKeeper after an interrupted publish"))
+    service._sql_max.pop(key, None)  # noqa: SLF001 - the service's version cache
+    log.warning("config %s version %s recorded from ZooKeeper (interrupted publish)", "/".join(key),
+                current.version)
+    return 1
+
+
+def _time_of(v: Value) -> dt.datetime:
+    return dt.datetime.fromtimestamp(v.time / 1000, dt.timezone.utc) if v.time else utcnow()
+
+
+def zookeeper_keys(service) -> list[tuple[str, str, str]]:
+    """Every config that has a znode (walks the three levels under the config root)."""
+    zk = service.zk
+    keys = []
+    try:
+        namespaces = zk.retry(zk.get_children, zkpaths.CONFIG)
+    except NoNodeError:
+        return []
+    for ns in namespaces:
+        for group in _children(zk, f"{zkpaths.CONFIG}/{ns}"):
+            keys.extend((ns, group, d) for d in _children(zk, f"{zkpaths.CONFIG}/{ns}/{group}"))
+    return keys
+
+
+def _children(zk, path: str) -> list[str]:
+    try:
+        return zk.retry(zk.get_children, path)
+    except NoNodeError:
+        return []
+
+
+def adopt_zookeeper(service, keys=None) -> int:
+    """Record in SQL every version ZooKeeper holds that SQL lacks; returns how many."""
+    adopted = 0
+    for key in (zookeeper_keys(service) if keys is None else keys):
+        with service._lock(key):  # noqa: SLF001 - same per-config lock as publish
+            current, _ = service.read(config_path(*key))
+            adopted += settle_landed(service, key, current)
+            service._unsettled.discard(key)  # noqa: SLF001
+    return adopted
 
 
 def settle_pending(service, *, older_than: dt.datetime | None = None) -> int:
@@ -137,10 +210,11 @@ def repair_zookeeper(service) -> int:
 
 
 def reconcile(service) -> dict[str, int]:
-    """Settle every pending row, then repair ZooKeeper from SQL."""
+    """Settle every pending row, record what ZooKeeper holds and SQL lacks, then repair ZooKeeper from SQL."""
     settled = settle_pending(service)
+    adopted = adopt_zookeeper(service)
     repaired = repair_zookeeper(service)
-    return {"settled": settled, "repaired": repaired}
+    return {"settled": settled, "adopted": adopted, "repaired": repaired}
 
 
 class Reconciler:
@@ -179,5 +253,6 @@ class Reconciler:
         while not self._stop.wait(self.interval):
             try:
                 settle_pending(self.service, older_than=utcnow() - dt.timedelta(seconds=30))
+                adopt_zookeeper(self.service, list(self.service._unsettled))  # noqa: SLF001
             except Exception:  # noqa: BLE001 - keep going; ZooKeeper may be down
                 log.debug("settling pending config rows failed", exc_info=True)

@@ -1,18 +1,21 @@
 """The config service: publish, get, delete, rollback and gray release (``ctx.services["config"]``).
 
-Durability protocol of a publish (or delete) — a change is acknowledged only when BOTH stores have it:
+Publish protocol — a change is acknowledged only when it is durable in SQL:
 
-1. a ``pending`` history row with the next version is committed to SQL;
-2. the value is written to ZooKeeper (create, or set with the znode version read before: a CAS that
-   also serialises several shipway servers);
-3. the row is marked ``committed`` and the current-state index and audit are updated (one SQL
-   transaction); only then is the caller answered.
+1. the value, with the next version (``max(version in ZooKeeper, every SQL row of the config) + 1``), is
+   written to ZooKeeper (create, or set with the znode version read before: a CAS that also serialises
+   several shipway servers) — watchers get it from here;
+2. its history row (``committed``), audit row and index update are written in ONE SQL transaction,
+   shared with the publishes that run at the same time (:mod:`shipway.config_center.commit`); only then
+   is the caller answered.
 
-A crash after 1 leaves a pending row: :meth:`reconcile` (run by the component's ``start()``) marks it
-committed if ZooKeeper holds that version, aborted otherwise. A crash after 2 but before 3 is the same
-case. Every acknowledged version is therefore in the history, and ZooKeeper is rewritten from the SQL
-store when it lags behind (see :mod:`shipway.config_center.reconcile`). Versions come from
-``max(version)`` over every row of the config, so they only grow (aborted versions leave gaps).
+A crash between 1 and 2 leaves a version in ZooKeeper that SQL lacks (never acknowledged): the
+reconciler records it from the znode (its header carries content, author, time…) at the next start
+(:mod:`shipway.config_center.reconcile`), so every version a watcher may have seen ends up in the
+history. A ZooKeeper write that failed with a lost connection (did it land?) is recorded as a
+``pending`` row that the next publish of that config, or the reconciler, settles from what ZooKeeper
+holds. Deletions keep the two-step form (pending row, ZooKeeper delete, commit mark), so a delete that
+reached ZooKeeper is never undone by a restore. Versions only grow and are never reused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 
 from shipway.config_center import history, sql, validate
 from shipway.config_center.beta import BetaOps
+from shipway.config_center.commit import GroupCommit, Record
 from shipway.config_center.namespaces import NamespaceOps
 from shipway.config_center.metrics import CHANGES, PUBLISH_SECONDS
 from shipway.config_center.models import ConfigAudit, ConfigItem, ConfigNamespace, Op, RowState
@@ -59,6 +63,9 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         self._roles_lock = threading.Lock()
         #: key -> (value, znode version) of this server's last successful write (saves a read per publish).
         self._written: dict[tuple[str, str, str], tuple[Value, int]] = {}
+        #: key -> highest version of any SQL row of that config (saves a query per publish).
+        self._sql_max: dict[tuple[str, str, str], int] = {}
+        self.commits = GroupCommit(store.engine, index_core)
 
     # -- helpers ---------------------------------------------------------------
     @property
@@ -143,6 +150,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         key = self.key(namespace, group, data_id)
         type_ = validate.check_type(type)
         validate.check_content(content, type_)
+        path = config_path(*key)
         with self._lock(key):
             for attempt in range(5):
                 # A CAS is always checked against a fresh read, never against the cache.
@@ -151,7 +159,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                     # What this server wrote last; the znode-version check below catches anyone else's change.
                     current, znode_version = cached
                 else:
-                    current, stat = self.read(config_path(*key))
+                    current, stat = self.read(path)
                     znode_version = stat.version if stat is not None else None
                     if key in self._unsettled:
                         self._settle_landed(key, current)
@@ -159,34 +167,54 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                 d, t = (current.desc, list(current.tags)) if current else ("", [])
                 desc_, tags_ = validate.check_meta(d if desc is None else desc, t if tags is None else tags)
                 op = Op.UPDATED if current else Op.CREATED
-                row_id, version = self._begin(key, op, content, type_, desc_, tags_, author, source_ip,
-                                              floor=current.version if current else 0)
+                self._namespace_exists(key[0])
+                version = max(current.version if current else 0, self._max_version(key)) + 1
                 value = Value(content=content, md5=md5_of(content), version=version, type=type_, author=author,
                               time=int(time.time() * 1000), desc=desc_, tags=tuple(tags_))
                 zk = self.zk
-                try:
+                try:  # step 1: ZooKeeper (watchers see it from here)
                     if znode_version is None:
-                        zk.create(config_path(*key), value.encode(), makepath=True)
+                        zk.create(path, value.encode(), makepath=True)
                         new_version = 0
                     else:
-                        new_version = zk.set(config_path(*key), value.encode(), version=znode_version).version
+                        new_version = zk.set(path, value.encode(), version=znode_version).version
                 except (NodeExistsError, BadVersionError, NoNodeError):
-                    # Changed by someone else since we read it (or since our cached write): this version never
-                    # existed. Re-read and try again (a CAS against a value we really read is a conflict).
-                    self._finish(row_id, RowState.ABORTED)
+                    # Changed by someone else since we read it (or since our cached write): nothing was
+                    # written. Re-read and try again (a CAS against a value we really read is a conflict).
+                    self._sql_max.pop(key, None)
                     if cas_md5 is not None and cached is None:
                         raise Conflict("config changed concurrently; read it again and retry",
                                        details={"casMd5": cas_md5}) from None
                     continue
                 except zk_errors() as e:
+                    # Did it land? Unknown: keep a pending row that is settled from ZooKeeper later.
+                    row_id, version = self._begin(key, op, content, type_, desc_, tags_, author, source_ip,
+                                                  floor=version - 1)
                     self._settle_after_failure(key, row_id, version)
                     raise Unavailable(f"ZooKeeper is not reachable; version {version} was not published: "
                                       f"{e.__class__.__name__}") from e
-                self._finish(row_id, RowState.COMMITTED, key=key, value=value, action=action,
-                             author=author, source_ip=source_ip)
+                self._sql_max[key] = version
+                try:  # step 2: SQL, in a transaction shared with concurrent publishes
+                    self.commits.submit(Record(key, op.value, value, author, source_ip, action))
+                except Exception as e:
+                    self._sql_max.pop(key, None)
+                    self._unsettled.add(key)  # the next publish (or the reconciler) records it from ZooKeeper
+                    log.exception("config %s version %s is in ZooKeeper but not recorded yet", "/".join(key),
+                                  version)
+                    raise Unavailable(f"the store did not record version {version}; it is recorded from "
+                                      "ZooKeeper by the next publish or the reconciler") from e
                 self._written[key] = (value, new_version)
                 return {**self.to_dict(key, value), "op": op.value}
         raise Conflict("config kept changing concurrently; retry")
+
+    def _max_version(self, key) -> int:
+        """Highest version of any SQL row of ``key`` (cached; every insert by this server updates it)."""
+        v = self._sql_max.get(key)
+        if v is None:
+            with self.store.engine.connect() as conn:
+                v = conn.execute(sql.MAX_VERSION, sql.key_params(key)).scalar() or 0
+            self._sql_max[key] = v
+        return v
 
     def delete(self, namespace: str, group: str, data_id: str, *, author: str, source_ip: str = "",
                cas_md5: str | None = None) -> dict[str, Any]:
@@ -241,10 +269,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         SQLAlchemy Core, not the ORM: this is the hot path of every publish.
         """
         ns, group, data_id = key
-        if ns not in self._known_namespaces:
-            with self.store.session() as s:
-                self._ensure_namespace(s, ns)
-            self._known_namespaces.add(ns)
+        self._namespace_exists(ns)
         with self.store.engine.begin() as conn:
             last = conn.execute(sql.MAX_VERSION, sql.key_params(key)).scalar() or 0
             last = max(last, floor)
@@ -253,7 +278,8 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                 "state": RowState.PENDING.value, "content": content, "md5": md5_of(content) if content else "",
                 "type": type_, "description": desc, "tags": ",".join(tags), "author": author,
                 "source_ip": source_ip, "created_at": utcnow()})
-            return result.inserted_primary_key[0], last + 1
+        self._sql_max[key] = last + 1
+        return result.inserted_primary_key[0], last + 1
 
     def _finish(self, row_id: int, state: RowState, *, key=None, value: Value | None = None, action: str = "",
                 author: str = "", source_ip: str = "", version: int = 0) -> None:
@@ -284,6 +310,13 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
             self._unsettled.discard(key)
         except (ShipwayError, *zk_errors()):
             log.debug("settling %s deferred", "/".join(key), exc_info=True)
+
+    def _namespace_exists(self, ns: str) -> None:
+        """Create the namespace on its first publish (once per server; cached)."""
+        if ns not in self._known_namespaces:
+            with self.store.session() as s:
+                self._ensure_namespace(s, ns)
+            self._known_namespaces.add(ns)
 
     @staticmethod
     def _ensure_namespace(s, ns: str) -> None:

@@ -22,6 +22,8 @@ _I_KEY = (I.c.namespace == bindparam("k_ns")) & (I.c.group_name == bindparam("k_
 
 MAX_VERSION = select(func.max(H.c.version)).where(_H_KEY)
 INSERT_HISTORY = H.insert()
+DELETE_UNDECIDED = H.delete().where(_H_KEY & (H.c.version == bindparam("version"))
+                                    & (H.c.state != "committed"))
 MARK_ROW = H.update().where(H.c.id == bindparam("row_id")).values(state=bindparam("new_state"))
 INSERT_AUDIT = A.insert()
 DELETE_INDEX = I.delete().where(_I_KEY)
