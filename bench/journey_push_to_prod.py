@@ -6,15 +6,22 @@ time is subtracted), deploy to prod → prod Deployment available. Measured from
 
 Reference: a bash script doing the same work by hand: git clone, run the tests in a container,
 docker build, docker push, then replace 2 staging + 2 prod containers and wait until each answers
-/readyz (the app's readiness, which needs its config from shipway, as in the pipeline).
+/readyz (the app's readiness, which needs its config from shipway, as in the pipeline). Like our pods,
+its containers are on the project bridge with their port published on 127.0.0.1 (the project's rule
+for reaching containers from the host), and reach shipway through the pods' forwarder.
+
+One warm-up round of each is run first and not counted (the first push uploads the base image's
+layers to the fresh registry). Both sides print a per-stage breakdown.
 
 Usage: .venv/bin/python bench/journey_push_to_prod.py [--rounds 3]
-Bounded: a few rounds, each with its own deadline; everything it starts is stopped at the end.
+Bounded: a few rounds, each with its own deadline; everything it starts is stopped at the end, and
+the images it built (and only those) are removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,34 +41,42 @@ from support.waiting import wait_for  # noqa: E402
 
 LABEL = "org.shipway.bench=journey"
 
+# The reference: the same work by hand. Its containers run like our pods do: on the project's Docker
+# bridge, with the app's port published on 127.0.0.1 (an ephemeral port, read back with `docker port`),
+# reaching shipway's config center through the same forwarder the pods use ($SHIPWAY_URL, read from a
+# running pod). Each phase prints a timestamp on stderr for the breakdown.
 SCRIPT = r"""
 set -euo pipefail
+mark() { echo "@@ $1 $(date +%s.%N)" >&2; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+mark start
 git clone -q --depth 1 "$REPO" "$work/src"
+mark fetch
 docker run --rm -v "$work/src:/workspace" -w /workspace shipway/python:3.11 \
   python3 -m unittest discover -s tests -q 2>/dev/null
+mark test
 docker build -q --build-arg APP_VERSION="$VERSION" --label "$LABEL" -t "$IMAGE" "$work/src" >/dev/null
+mark build
 docker push -q "$IMAGE" >/dev/null
+mark push
 for env in staging prod; do
   for i in 1 2; do
     name="bench-hello-$env-$i"
-    port=$((PORT_BASE + $( [ $env = staging ] && echo 0 || echo 2 ) + i))
     docker rm -f "$name" >/dev/null 2>&1 || true
-    docker run -d --name "$name" --label "$LABEL" --network host -e PORT=$port \
-      -e SHIPWAY_URL="$SHIPWAY_URL" -e CONFIG_TOKEN="$CONFIG_TOKEN" "$IMAGE" >/dev/null
+    docker run -d --name "$name" --label "$LABEL" --network "$NETWORK" -p 127.0.0.1::8080 \
+      -e SHIPWAY_URL="$POD_SHIPWAY_URL" -e CONFIG_TOKEN="$CONFIG_TOKEN" "$IMAGE" >/dev/null
   done
   for i in 1 2; do
-    port=$((PORT_BASE + $( [ $env = staging ] && echo 0 || echo 2 ) + i))
+    port=$(docker port "bench-hello-$env-$i" 8080/tcp | head -n1 | sed 's/.*://')
     for _ in $(seq 1 300); do
       curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
       sleep 0.1
     done
   done
+  mark "deploy-$env"
 done
 """
-
-
-def shipway_round(sw: Shipway, clone: Path, n: int) -> float:
+def shipway_round(sw: Shipway, clone: Path, n: int) -> tuple[float, str]:
     repo = git.Repo(clone)
     (clone / "CHANGES.md").write_text(f"round {n}\n")
     repo.index.add(["CHANGES.md"])
@@ -82,9 +97,9 @@ def shipway_round(sw: Shipway, clone: Path, n: int) -> float:
     elapsed = time.monotonic() - t0 - waited
     stages = sw.run(run["id"]).get("stages") or []
     first = final.get("created_at")
-    print("    stages: " + ", ".join(f"{st['name']} {st['duration'] or 0:.1f}" for st in stages)
-          + f"  (queued→start {_gap(first, final.get('started_at')):.2f} s)")
-    return elapsed
+    breakdown = (", ".join(f"{st['name']} {st['duration'] or 0:.2f}" for st in stages)
+                 + f"  (queued→start {_gap(first, final.get('started_at')):.2f} s)")
+    return elapsed, breakdown
 
 
 def _gap(a: str | None, b: str | None) -> float:
@@ -94,20 +109,35 @@ def _gap(a: str | None, b: str | None) -> float:
     return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
-def script_round(sw: Shipway, bare: Path, registry: str, token: str, n: int) -> float:
-    env = {"REPO": bare.as_uri(), "VERSION": str(n), "LABEL": LABEL, "IMAGE": f"{registry}/bench-hello:{n}",
-           "PORT_BASE": "18080", "SHIPWAY_URL": sw.url, "CONFIG_TOKEN": token, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+def pod_shipway_url(docker_client) -> str:
+    """``SHIPWAY_URL`` as the orchestrator injects it into pods (its forwarder on the project bridge)."""
+    for c in docker_client.containers.list(filters={"label": [LABEL, "org.shipway.orchestrator.role=container"]}):
+        for kv in c.attrs["Config"].get("Env") or []:
+            if kv.startswith("SHIPWAY_URL="):
+                return kv.split("=", 1)[1]
+    raise RuntimeError("no running pod of the bench to read SHIPWAY_URL from")
+
+
+def script_round(env: dict[str, str], n: int) -> tuple[float, str]:
+    # A version of its own: the pipeline builds APP_VERSION=<run number>, and reusing one of those would
+    # let the script's build hit the layer cache of the pipeline's build (an unfair head start).
+    env = dict(env, VERSION=f"script-{n}", IMAGE=f"{env['REGISTRY']}/bench-hello:{n}")
     t0 = time.monotonic()
-    subprocess.run(["bash", "-c", SCRIPT], env=env, check=True, timeout=300)
-    return time.monotonic() - t0
+    out = subprocess.run(["bash", "-c", SCRIPT], env=env, check=True, timeout=300, capture_output=True, text=True)
+    elapsed = time.monotonic() - t0
+    marks = [(ln.split()[1], float(ln.split()[2])) for ln in out.stderr.splitlines() if ln.startswith("@@ ")]
+    parts = [f"{name} {t - marks[i - 1][1]:.2f}" for i, (name, t) in enumerate(marks) if i]
+    return elapsed, ", ".join(parts)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    import docker
+    docker_client = docker.from_env()
     tmp = Path(tempfile.mkdtemp(prefix="shipway-bench-"))
-    server = LiveServer(tmp / "shipway", env={"SHIPWAY_ORCHESTRATOR_LABELS": LABEL.replace("=", "=", 1)})
+    server = LiveServer(tmp / "shipway", env={"SHIPWAY_ORCHESTRATOR_LABELS": LABEL})
     server.start(timeout=120)
     try:
         sw = Shipway(server)
@@ -119,25 +149,55 @@ def main() -> None:
             cw.set_value("user", "name", "bench")
             cw.set_value("user", "email", "bench@example.test")
         token = sw.api("POST", "/api/v1/tokens", json={"name": "bench-config"}).json()["token"]
-        registry = server.registry_address()
+        env = {"REPO": bare.as_uri(), "LABEL": LABEL, "REGISTRY": server.registry_address(),
+               "NETWORK": "shipway-orchestrator", "CONFIG_TOKEN": token, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+        # Warm-up, not counted: the first push of each side uploads the base image's layers to the fresh
+        # registry (seconds), and the first deploy creates the Deployment rather than rolling it.
+        shipway_round(sw, clone, 0)
+        env["POD_SHIPWAY_URL"] = pod_shipway_url(docker_client)
+        script_round(env, 0)
+        print("warm-up round done (not counted)", flush=True)
         ours, ref = [], []
         for n in range(1, args.rounds + 1):
-            ours.append(shipway_round(sw, clone, n))
-            ref.append(script_round(sw, bare, registry, token, n))
-            print(f"round {n}: shipway {ours[-1]:.1f} s   script {ref[-1]:.1f} s", flush=True)
+            t, why = shipway_round(sw, clone, n)
+            ours.append(t)
+            print(f"round {n}: shipway {t:.2f} s   [{why}]", flush=True)
+            t, why = script_round(env, n)
+            ref.append(t)
+            print(f"         script  {t:.2f} s   [{why}]", flush=True)
         m_ours, m_ref = statistics.median(ours), statistics.median(ref)
         print(f"\npush → production (median of {args.rounds}, approval wait excluded)")
-        print(f"  shipway pipeline : {m_ours:6.1f} s  (fetch, test, build, push, staging, approve, prod; rolling updates)")
-        print(f"  shell script     : {m_ref:6.1f} s  (clone, test, build, push, replace 2+2 containers, readiness)")
-        print(f"  ratio            : {m_ours / m_ref:6.2f}×  (target ≤ 1.3×)")
+        print(f"  shipway pipeline : {m_ours:6.2f} s  (fetch, test, build, push, staging, approve, prod; rolling updates)")
+        print(f"  shell script     : {m_ref:6.2f} s  (clone, test, build, push, replace 2+2 containers, readiness)")
+        print(f"  ratio            : {m_ours / m_ref:6.2f}×  (target ≤ 1.3×; per round: "
+              + ", ".join(f"{a / b:.2f}×" for a, b in zip(ours, ref)) + ")")
     finally:
         for ns in ("staging", "prod"):
             requests.delete(server.url + f"/k8s/apis/apps/v1/namespaces/{ns}/deployments/hello",
                             headers={"Authorization": f"Bearer {server.admin_token()}"}, timeout=30)
         server.stop()
-        subprocess.run(["bash", "-c", f"docker ps -aq --filter label={LABEL} | xargs -r docker rm -f >/dev/null;"
-                        f"docker images -q --filter label={LABEL} | sort -u | xargs -r docker rmi -f >/dev/null"],
-                       check=False)
+        cleanup(docker_client, server, tmp)
+
+
+def cleanup(docker_client, server: LiveServer, tmp: Path) -> None:
+    """Remove what this run made, and only that: containers and images with the bench label, the images
+    the pipeline built from this run's own repository (their source label names it), the temp dir."""
+    import docker.errors
+    for c in docker_client.containers.list(all=True, filters={"label": LABEL}):
+        try:
+            c.remove(force=True)
+        except docker.errors.APIError:
+            pass
+    mine = (server.data_dir / "demo").as_uri() + "/"
+    images = {img.id for img in docker_client.images.list(filters={"label": LABEL})}
+    images |= {img.id for img in docker_client.images.list(filters={"label": "org.opencontainers.image.source"})
+               if (img.labels or {}).get("org.opencontainers.image.source", "").startswith(mine)}
+    for image_id in images:
+        try:
+            docker_client.images.remove(image_id, force=True)
+        except docker.errors.APIError:
+            pass
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

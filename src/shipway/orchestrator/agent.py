@@ -164,7 +164,7 @@ class Agent:
             if w.done and uid not in uids:
                 del self.workers[uid]
         for c in self.runtime.list_all():
-            uid = c.labels.get(L_POD_UID)
+            uid = (c.attrs.get("Labels") or {}).get(L_POD_UID)
             if uid not in uids and uid not in self.workers:
                 try:
                     c.remove(force=True)

@@ -237,6 +237,12 @@ def _watch(kind: Kind, ns: str | None):
         return tables.to_table(kind.kind, [o], o["metadata"].get("resourceVersion", "")) if as_table else o
 
     def stream():
+        if not initial:
+            # Send the response headers now, as the kube-apiserver does: a WSGI server sends them with the
+            # first body chunk, and client-go's reflector cannot stop (kubectl rollout status hangs after
+            # printing its answer) until its watch request has its headers. JSON stream decoders skip
+            # the whitespace.
+            yield "\n"
         for o in initial:
             yield json.dumps({"type": "ADDED", "object": render(o)}) + "\n"
         try:

@@ -64,8 +64,10 @@ class Runtime:
         return out
 
     def list_all(self) -> list:
-        """Every container of this cluster (running or not)."""
-        return self.docker.containers.list(all=True, filters={"label": f"{L_CLUSTER}={self.cluster_id}"})
+        """Every container of this cluster (running or not), as *sparse* objects: one Docker call, no
+        inspect per container (the agent scans them every pass); their labels are ``attrs["Labels"]``."""
+        return self.docker.containers.list(all=True, sparse=True,
+                                           filters={"label": f"{L_CLUSTER}={self.cluster_id}"})
 
     # -- images ---------------------------------------------------------------------
     def ensure_image(self, image: str, policy: str) -> None:

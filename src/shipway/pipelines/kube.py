@@ -6,7 +6,8 @@ token) and to a real cluster named by a kubeconfig context. It does what
 and ``kubectl rollout undo`` do:
 
 * apply: ``PATCH`` with ``application/apply-patch+yaml``, ``fieldManager=shipway``, ``force=true``;
-* rollout status: observedGeneration ≥ generation, updatedReplicas == replicas, availableReplicas ==
+* rollout status (on a watch of the Deployment, polling when the server refuses watches):
+  observedGeneration ≥ generation, updatedReplicas == replicas, availableReplicas ==
   replicas, no old replicas (status.replicas == updatedReplicas); ``Progressing=False`` with reason
   ``ProgressDeadlineExceeded`` fails at once;
 * undo: the ReplicaSet owned by the Deployment with the highest revision below the current one gives
@@ -20,7 +21,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import requests
 import yaml
@@ -126,6 +127,26 @@ class KubeClient:
         return self._req("PATCH", path, params={"fieldManager": "shipway", "force": "true"},
                          data=json.dumps(obj), headers={"Content-Type": "application/apply-patch+yaml"})
 
+    def watch(self, kind: str, namespace: str | None, name: str, resource_version: str,
+              timeout: float) -> Iterator[dict]:
+        """Watch events (``{"type", "object"}``) of one object after ``resource_version``, for ``timeout`` s."""
+        params = {"watch": "1", "fieldSelector": f"metadata.name={name}", "resourceVersion": resource_version,
+                  "timeoutSeconds": str(max(1, round(timeout)))}
+        url = self.server + self.path(kind, None, namespace)
+        try:
+            resp = self.http.get(url, params=params, stream=True, timeout=(self.timeout, timeout + self.timeout))
+        except requests.RequestException as e:
+            raise KubeError(f"watch {kind} {name}: {e.__class__.__name__}: {e}") from e
+        with resp:
+            if resp.status_code >= 400:
+                raise KubeError(f"watch {kind} {name}: {resp.status_code} {resp.text[:300]}")
+            try:
+                for line in resp.iter_lines():
+                    if line:
+                        yield json.loads(line)
+            except (requests.RequestException, ValueError) as e:
+                raise KubeError(f"watch {kind} {name}: {e.__class__.__name__}: {e}") from e
+
     def patch_merge(self, path: str, body: dict) -> dict:
         return self._req("PATCH", path, data=json.dumps(body),
                          headers={"Content-Type": "application/strategic-merge-patch+json"})
@@ -155,10 +176,20 @@ def rollout_state(dep: dict) -> tuple[str, str]:
 
 def wait_rollout(client: KubeClient, ns: str, name: str, timeout: float, log: Callable[[str], None],
                  should_stop: Callable[[], bool], interval: float = 0.5) -> None:
+    """Wait until the Deployment's rollout is done (``kubectl rollout status``); raise :class:`KubeError`.
+
+    It reacts to a **watch** on the Deployment (as kubectl does), so the stage ends the moment the
+    controller reports the rollout complete; the watch is re-opened every :data:`WATCH_WINDOW` s from the
+    last resourceVersion seen, which is also how often ``should_stop`` is checked while nothing changes.
+    A server that refuses the watch gets polled every ``interval`` s instead.
+    """
     deadline = time.monotonic() + timeout
+    path = client.path("Deployment", name, ns)
     last = ""
+    dep = client.get(path)
+    rv = (dep.get("metadata") or {}).get("resourceVersion") or "0"
+    watching = True
     while True:
-        dep = client.get(client.path("Deployment", name, ns))
         state, why = rollout_state(dep)
         if why != last:
             log(f"deployment/{name}: {why}")
@@ -169,9 +200,52 @@ def wait_rollout(client: KubeClient, ns: str, name: str, timeout: float, log: Ca
             raise KubeError(why)
         if should_stop():
             raise KubeError("cancelled while waiting for the rollout")
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise KubeError(f"rollout of deployment/{name} not finished after {timeout:.0f}s ({why})")
-        time.sleep(interval)
+        if watching:
+            try:
+                dep, rv = _next_change(client, ns, name, dep, rv, min(WATCH_WINDOW, left))
+                continue
+            except WatchUnavailable:
+                watching = False
+        time.sleep(min(interval, max(left, 0.0)))
+        dep = client.get(path)
+
+
+WATCH_WINDOW = 1.0  # seconds per watch request of wait_rollout
+
+
+class WatchUnavailable(Exception):
+    """The server does not serve a watch of the Deployment: poll instead."""
+
+
+class Deleted(KubeError):
+    """The Deployment disappeared while its rollout was awaited."""
+
+
+def _next_change(client: KubeClient, ns: str, name: str, dep: dict, rv: str, window: float) -> tuple[dict, str]:
+    """``(deployment, resourceVersion to resume from)`` after the next change within ``window`` s."""
+    try:
+        for ev in client.watch("Deployment", ns, name, rv, window):
+            etype, obj = ev.get("type"), ev.get("object") or {}
+            if etype == "DELETED":
+                raise Deleted(f"deployment/{name} was deleted during its rollout")
+            if etype == "ERROR":
+                # 410 Gone (the resourceVersion left the server's window): list again, resume from the list's
+                # resourceVersion (an unchanged object's own one may stay too old).
+                found = client.get(client.path("Deployment", None, ns), fieldSelector=f"metadata.name={name}")
+                items = found.get("items") or []
+                if not items:
+                    raise Deleted(f"deployment/{name} was deleted during its rollout")
+                return items[0], (found.get("metadata") or {}).get("resourceVersion") or "0"
+            if etype in ("ADDED", "MODIFIED"):
+                return obj, (obj.get("metadata") or {}).get("resourceVersion") or rv
+    except Deleted:
+        raise
+    except KubeError as e:
+        raise WatchUnavailable(str(e)) from e
+    return dep, rv
 
 
 def _template_key(template: dict) -> str:

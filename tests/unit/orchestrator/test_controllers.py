@@ -223,3 +223,30 @@ def test_garbage_collector_removes_orphans(res):
     assert all(p["metadata"].get("deletionTimestamp") for p in res.list(POD, "default"))
     assert all(controller_uid(p) for p in res.list(POD, "default"))
     _ = now
+
+
+def test_terminating_old_pods_do_not_gate_rollout_completion(res):
+    """As in Kubernetes, a pod with a deletionTimestamp is no longer counted: the rollout completes while the
+    old pods are still draining (the agent removes them later)."""
+    res.create(DEPLOY, "default", deployment(replicas=2, strategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}}))
+    converge(res)
+    d = res.get(DEPLOY, "default", "web")
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = "img:2"
+    res.update(DEPLOY, "default", "web", d)
+    for _ in range(10):  # controllers and "ready" new pods, but deleted pods are never removed
+        sync_deployment(res, "default", "web")
+        for rs in res.list(RS, "default"):
+            sync_replicaset(res, "default", rs["metadata"]["name"])
+        for p in res.list(POD, "default"):
+            cond = next((c for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), None)
+            if not p["metadata"].get("deletionTimestamp") and not cond:
+                p = copy.deepcopy(p)
+                set_condition(p.setdefault("status", {}), "Ready", "True", "", "")
+                p["status"]["phase"] = "Running"
+                res.update(POD, "default", p["metadata"]["name"], p, subresource="status")
+    terminating = [p for p in res.list(POD, "default") if p["metadata"].get("deletionTimestamp")]
+    assert len(terminating) == 2 and {p["spec"]["containers"][0]["image"] for p in terminating} == {"img:1"}
+    st = res.get(DEPLOY, "default", "web")["status"]
+    assert (st["replicas"], st["updatedReplicas"], st["availableReplicas"]) == (2, 2, 2)
+    assert next(c for c in st["conditions"] if c["type"] == "Progressing")["reason"] == "NewReplicaSetAvailable"

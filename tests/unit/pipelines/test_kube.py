@@ -16,6 +16,7 @@ class FakeKube(kube.KubeClient):
         super().__init__("http://fake")
         self.objects = objects
         self.calls: list[tuple[str, str, dict | None]] = []
+        self.events: list[list[dict]] | None = None
 
     def _req(self, method, path, **kw):
         body = json.loads(kw["data"]) if kw.get("data") else None
@@ -29,6 +30,21 @@ class FakeKube(kube.KubeClient):
             obj.setdefault("spec", {}).update(body.get("spec", {}))
             return obj
         raise AssertionError(method)
+
+    def watch(self, kind, namespace, name, resource_version, timeout):
+        self.calls.append(("WATCH", name, {"resourceVersion": resource_version}))
+        if self.events is None:
+            raise kube.KubeError("watch: 405 not allowed")  # a server without watches: the client polls
+        batch = self.events.pop(0) if self.events else []
+        yield from batch
+
+
+class WatchKube(FakeKube):
+    """A fake that serves watches: ``events`` is a list of watch windows, each a list of events."""
+
+    def __init__(self, objects, events):
+        super().__init__(objects)
+        self.events = events
 
 
 def dep(gen=2, observed=2, replicas=2, updated=2, available=2, total=2, conditions=()):
@@ -97,3 +113,47 @@ def test_apply_is_server_side_apply():
     assert sent["method"] == "PATCH" and sent["path"] == "/api/v1/namespaces/ns/services/web"
     assert sent["params"] == {"fieldManager": "shipway", "force": "true"}
     assert sent["headers"]["Content-Type"] == "application/apply-patch+yaml"
+
+
+def _with_rv(d, rv):
+    d["metadata"]["resourceVersion"] = str(rv)
+    return d
+
+
+def test_wait_rollout_follows_a_watch_without_polling():
+    path = "/apis/apps/v1/namespaces/default/deployments/web"
+    windows = [[], [{"type": "MODIFIED", "object": _with_rv(dep(available=1), 11)}],
+               [{"type": "MODIFIED", "object": _with_rv(dep(), 12)}]]
+    client = WatchKube({path: _with_rv(dep(updated=1), 10)}, windows)
+    lines: list[str] = []
+    kube.wait_rollout(client, "default", "web", 5, lines.append, lambda: False)
+    assert [c[0] for c in client.calls] == ["GET", "WATCH", "WATCH", "WATCH"]  # one GET, then events only
+    assert [c[2]["resourceVersion"] for c in client.calls[1:]] == ["10", "10", "11"]  # resumes after each event
+    assert lines == ["deployment/web: 1 of 2 updated replicas", "deployment/web: 1 of 2 updated replicas available",
+                     "deployment/web: 2 replicas available"]
+
+
+def test_wait_rollout_relists_when_the_watch_is_gone_and_fails_on_deletion():
+    path = "/apis/apps/v1/namespaces/default/deployments/web"
+    listing = {"metadata": {"resourceVersion": "99"}, "items": [_with_rv(dep(), 12)]}
+    client = WatchKube({path: _with_rv(dep(updated=1), 10), path.rsplit("/", 1)[0]: listing},
+                       [[{"type": "ERROR", "object": {"kind": "Status", "code": 410}}]])
+    kube.wait_rollout(client, "default", "web", 5, lambda _l: None, lambda: False)
+    assert client.calls[-1][:2] == ("GET", path.rsplit("/", 1)[0])
+    gone = WatchKube({path: _with_rv(dep(updated=1), 10)}, [[{"type": "DELETED", "object": dep()}]])
+    with pytest.raises(kube.KubeError, match="deleted"):
+        kube.wait_rollout(gone, "default", "web", 5, lambda _l: None, lambda: False)
+
+
+def test_wait_rollout_polls_when_the_server_refuses_watches():
+    path = "/apis/apps/v1/namespaces/default/deployments/web"
+    client = FakeKube({path: dep(updated=1)})
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 3:
+            client.objects[path] = dep()  # the rollout completes between two polls
+        return False
+    kube.wait_rollout(client, "default", "web", 5, lambda _l: None, stop, interval=0.01)
+    assert [c[0] for c in client.calls] == ["GET", "WATCH", "GET", "GET", "GET"]
