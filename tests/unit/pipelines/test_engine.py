@@ -162,3 +162,53 @@ def test_unknown_secret_is_a_located_error(penv):
     err = done["errors"][0]
     assert err["path"] == "environment.A.from_secret" and err["line"] == 2 and "nope" in err["message"]
     assert "value-123" not in str(done)
+
+
+def test_manual_runs_show_their_branch(penv):
+    penv.project(pipeline="stages:\n  - name: s\n    steps: [{run: 'echo on $SHIPWAY_BRANCH'}]\n")
+    done = penv.wait(penv.start()["id"])  # no branch given: the project's branch
+    assert done["status"] == "succeeded" and done["branch"] == "main"
+    assert "on main" in penv.log(done["id"])
+    head = done["commit"]
+    by_commit = penv.wait(penv.start(params={"commit": head})["id"])  # a commit: the branch whose head it is
+    assert by_commit["status"] == "succeeded" and by_commit["branch"] == "main" and by_commit["commit"] == head
+    assert penv.svc.list_runs("app")[0]["branch"] == "main"
+
+
+def test_log_limit_truncates_with_a_marker_and_keeps_secrets_out(penv):
+    secret = "tok-0123456789-secret"
+    penv.project(pipeline="log_limit: 2KiB\nenvironment: {T: {from_secret: t}}\nstages:\n  - name: s\n    steps:\n"
+                          "      - run: 'i=0; while [ $i -lt 400 ]; do echo \"line $i $T\"; i=$((i+1)); done'\n"
+                          "      - run: 'i=0; while [ $i -lt 400 ]; do echo \"big $i $T\"; i=$((i+1)); done'\n"
+                          "        log_limit: 0\n", secrets={"t": secret})
+    done = penv.wait(penv.start()["id"])
+    log = penv.log(done["id"])
+    assert done["status"] == "succeeded", log
+    assert secret not in log and secret[:8] not in log.replace("tok-0123456789-secret", "")
+    assert "[shipway] log truncated" in log and "bytes of output were not stored" in log
+    assert "line 399" not in log and "line 0 ***" in log
+    assert "big 399 ***" in log  # log_limit: 0 on the second step: everything stored
+    steps = done["stages"][0]["steps"]
+    assert [s["status"] for s in steps] == ["succeeded", "succeeded"]
+    assert all(s["started_at"] and s["finished_at"] for s in steps)
+
+
+def test_many_short_steps_share_transactions_and_records_stay_exact(penv, monkeypatch):
+    from shipway.pipelines import logs
+    stores = []
+    orig = logs.Journal._store
+
+    def counting(self, *a):
+        stores.append(1)
+        return orig(self, *a)
+    monkeypatch.setattr(logs.Journal, "_store", counting)
+    steps = "".join(f"      - run: 'echo step{i}'\n" for i in range(20))
+    penv.project(pipeline=f"stages:\n  - name: s\n    steps:\n{steps}")
+    done = penv.wait(penv.start()["id"])
+    assert done["status"] == "succeeded"
+    sp = done["stages"][0]["steps"]
+    assert [s["status"] for s in sp] == ["succeeded"] * 20 and [s["exit_code"] for s in sp] == [0] * 20
+    assert all(a["finished_at"] <= b["started_at"] for a, b in zip(sp, sp[1:]))  # real times, in order
+    log = penv.log(done["id"])
+    assert all(f"step{i}\n" in log for i in range(20))
+    assert len(stores) < 20  # not one transaction per step

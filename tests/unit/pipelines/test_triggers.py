@@ -117,3 +117,12 @@ def test_metrics_count_runs(unit_app, penv):
     text = unit_app.test_client().get("/metrics").get_data(as_text=True)
     assert 'shipway_pipeline_runs_total{status="failed"}' in text
     assert "shipway_pipeline_run_duration_seconds_bucket" in text
+
+
+def test_cron_tick_identity_is_the_due_time_not_the_firing_time():
+    import datetime as dt
+
+    from shipway.pipelines.cron import scheduled_tick
+    due = dt.datetime(2026, 1, 1, 3, 0, tzinfo=dt.timezone.utc)
+    assert scheduled_tick("0 3 * * *", due + dt.timedelta(seconds=130)) == due  # fired late (a failover)
+    assert scheduled_tick("*/5 * * * *", due + dt.timedelta(minutes=4, seconds=59)) == due

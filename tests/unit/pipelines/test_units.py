@@ -152,3 +152,49 @@ def test_paths_cannot_escape_the_workspace_even_through_symlinks(tmp_path):
     with pytest.raises(ValueError):
         manifest_files(ws, ["k8s/*.yaml"])  # the glob reaches the symlink that points outside
     assert manifest_files(ws, "k8s/app.yaml") == [(ws / "k8s" / "app.yaml").resolve()]
+
+
+class _Journal:
+    """Captures what a LogWriter hands on (instead of storing it)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def chunk(self, step_id, text, op=None):
+        self.text += text
+
+    def op(self, fn):
+        pass
+
+    def flush_if_due(self):
+        pass
+
+    def flush(self, extra=None):
+        pass
+
+
+def test_log_limit_cut_never_leaks_part_of_a_secret():
+    from shipway.pipelines.logs import LogWriter
+    secret = "sk-ABCDEFGHIJKLMNOP"
+    data = (f"x {secret} y\n" * 20).encode()
+    for limit in range(1, 120, 3):
+        for piece in (1, 7, 64):
+            j = _Journal()
+            w = LogWriter(None, None, 1, 1, [secret], journal=j, limit=limit)
+            for i in range(0, len(data), piece):
+                w.write_bytes(data[i:i + piece])
+            w.close()
+            stored = j.text.split("\n[shipway] log truncated")[0]
+            assert "sk-ABC" not in j.text and len(stored.encode()) <= limit, (limit, piece, j.text)
+            assert "[shipway] log truncated" in j.text
+
+
+def test_byte_masker_multiline_and_split_secrets_in_bytes():
+    from shipway.pipelines.masking import ByteMasker
+    key = "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFFGGGG\n-----END KEY-----"
+    data = f"a {key} b\r\n{key.replace(chr(10), chr(13) + chr(10))} c EEEEFFFFGGGG\n".encode()
+    for piece in (1, 2, 5, 13, 1000):
+        m = ByteMasker([key])
+        out = b"".join(m.write(data[i:i + piece]) for i in range(0, len(data), piece)) + m.close()
+        assert b"AAAABBBB" not in out and b"EEEEFFFF" not in out and b"BEGIN KEY" not in out
+        assert out.startswith(b"a ***") and out.endswith(b" c ***\n")
