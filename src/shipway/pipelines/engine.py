@@ -152,25 +152,6 @@ class Engine:
         rc.journal.flush(extra=rec)
         return out
 
-    @staticmethod
-    def step_starter(step_id: int):
-        """A callable marking the step running (with its real start time), stored by the journal."""
-        started = utcnow()
-
-        def start(s) -> None:
-            s.execute(update(StepRow).where(StepRow.id == step_id).values(status="running", started_at=started))
-        return start
-
-    @staticmethod
-    def step_finalizer(step_id: int, status: str, **fields: Any):
-        """A callable recording the step's end (with its real end time), stored by the journal."""
-        finished = utcnow()
-
-        def fin(s) -> None:
-            s.execute(update(StepRow).where(StepRow.id == step_id).values(status=status, finished_at=finished,
-                                                                          **fields))
-        return fin
-
     def finish(self, rc: RunContext, state: RunState, **kw: Any) -> None:
         """Store what the journal holds, then end the run (finish() aborts steps still recorded running)."""
         try:

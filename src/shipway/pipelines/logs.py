@@ -25,11 +25,11 @@ import queue
 import threading
 import time
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 
 from shipway.core.store import Store
 from shipway.pipelines.masking import ByteMasker, utf8_cut
-from shipway.pipelines.models import LogChunk
+from shipway.pipelines.models import LogChunk, StepRow
 
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.2
@@ -83,7 +83,8 @@ class Journal:
         self._lock = threading.Lock()          # the pending batch
         self._order = threading.Lock()         # batches are taken and stored (or queued) in this order
         self._chunks: list[dict] = []
-        self._ops: list = []                   # callables(session): step records
+        self._steps: dict[int, dict] = {}      # step id -> column values (start and end merged)
+        self._ops: list = []                   # other callables(session)
         self._bytes = 0
         self._last = time.monotonic()
         self._queue: queue.Queue | None = None
@@ -107,11 +108,17 @@ class Journal:
             self._flush(background=True)
 
     def op(self, fn) -> None:
-        """Append a step-record change (``fn(session)``), stored with the next flush."""
+        """Append a record change (``fn(session)``), stored with the next flush."""
         self.chunk(None, "", fn)
 
+    def step(self, step_id: int, **values) -> None:
+        """Set columns of a step record with the next flush (a step's start and end become one UPDATE, and
+        all steps of a flush one executemany)."""
+        with self._lock:
+            self._steps.setdefault(step_id, {}).update(values)
+
     def due(self) -> bool:
-        return bool(self._chunks or self._ops) and time.monotonic() - self._last >= FLUSH_SECONDS
+        return bool(self._chunks or self._ops or self._steps) and time.monotonic() - self._last >= FLUSH_SECONDS
 
     def flush_if_due(self) -> None:
         if self.due():
@@ -138,33 +145,40 @@ class Journal:
             err, self._error = self._error, None
             raise err
 
-    def _take(self) -> tuple[list, list]:
+    def _take(self) -> tuple[list, dict, list]:
         with self._lock:
-            batch = (self._chunks, self._ops)
-            self._chunks, self._ops, self._bytes = [], [], 0
+            batch = (self._chunks, self._steps, self._ops)
+            self._chunks, self._steps, self._ops, self._bytes = [], {}, [], 0
             self._last = time.monotonic()
             return batch
 
     def _flush(self, extra=None, background: bool = False) -> None:
         with self._order:
-            chunks, ops = self._take()
-            if not chunks and not ops and extra is None:
+            chunks, steps, ops = self._take()
+            if not chunks and not steps and not ops and extra is None:
                 return
             if background and self._thread is None:
                 self._queue = queue.Queue(maxsize=PENDING)
                 self._thread = threading.Thread(target=self._drain, daemon=True, name=f"log-journal-{self.run_id}")
                 self._thread.start()
             if self._thread is None:
-                self._store(chunks, ops, extra)
+                self._store(chunks, steps, ops, extra)
                 return
-            self._queue.put((chunks, ops, extra))  # bounded: a step outrunning the database waits here
+            self._queue.put((chunks, steps, ops, extra))  # bounded: a step outrunning the database waits here
         if not background:
             self._queue.join()
 
-    def _store(self, chunks: list, ops: list, extra) -> None:
+    def _store(self, chunks: list, steps: dict, ops: list, extra) -> None:
         with self.store.session() as s:
             if chunks:
                 s.execute(insert(LogChunk), chunks)
+            groups: dict[tuple, list[dict]] = {}
+            for sid, values in steps.items():
+                groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
+            for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
+                s.connection().execute(
+                    update(StepRow.__table__).where(StepRow.__table__.c.id == bindparam("_sid"))
+                    .values({k: bindparam(k) for k in keys}), rows)
             for fn in ops:
                 fn(s)
             if extra is not None:
@@ -253,9 +267,10 @@ class LogWriter:
         if text or op is not None:
             self.journal.chunk(self.step_id, text, op)
 
-    def start(self, op) -> None:
-        """Record ``op(session)`` (the step's 'running') with the next flush."""
-        self.journal.op(op)
+    def start(self, **values) -> None:
+        """Record the step's start (its columns, e.g. status and started_at) with the next flush."""
+        if self.step_id is not None:
+            self.journal.step(self.step_id, **values)
 
     def flush(self) -> None:
         """Hand buffered output to the journal and store it if the journal is due (the watchdog's tick)."""
@@ -263,8 +278,8 @@ class LogWriter:
             self._move()
         self.journal.flush_if_due()
 
-    def close(self, finalize=None) -> None:
-        """Hand the rest (and ``finalize(session)``, e.g. the step's end) to the journal.
+    def close(self, finalize=None, **step_values) -> None:
+        """Hand the rest (``finalize(session)``, and ``step_values``: the step's end columns) to the journal.
 
         Stored at once with a private journal or for run-level lines (no step); a step's within
         ``FLUSH_SECONDS`` (or at the stage's end, whichever comes first).
@@ -277,6 +292,8 @@ class LogWriter:
             elif self.discarded:
                 self._buf.append(f"[shipway] {self.discarded} more bytes of output were not stored\n".encode())
             self._move(finalize)
+            if step_values and self.step_id is not None:
+                self.journal.step(self.step_id, **step_values)
         if self._own_journal:
             self.journal.close()
         elif self.step_id is None:  # shipway's own run-level lines (waiting, errors): shown at once

@@ -91,14 +91,12 @@ def read_pipeline_file(cache_dir: Path, project: str, repo_url: str, commit: str
                         raise NotFound(f"commit {commit} is not in {repo_url}: {_short(e)}") from None
             else:
                 ref = f"refs/heads/{branch or 'main'}"
-                try:
-                    commit = repo.git.rev_parse("--verify", f"{ref}^{{commit}}")
-                except git.GitCommandError:
+                try:  # in-process (GitPython reads the ref files): no `git rev-parse` process
+                    commit = _cached_repo(bare).commit(ref).hexsha
+                except Exception:  # noqa: BLE001 - BadName, ValueError: no such branch
                     raise NotFound(f"branch '{branch}' does not exist in {repo_url}") from None
-        try:
-            return repo.git.show(f"{commit}:{path}"), commit
-        except git.GitCommandError:
-            return None, commit
+        # through the cache's running `git cat-file --batch` (it re-scans packs for objects the fetch added)
+        return read_blob(bare, commit, path), commit
 
 
 def clone(workspace: Path, repo_url: str, commit: str, *, depth: int = 0, submodules: bool = False,

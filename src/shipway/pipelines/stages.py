@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shipway.core.errors import ShipwayError
+from shipway.core.store import utcnow
 from shipway.pipelines import approvals, commands, images, source, spec
 from shipway.pipelines.deploy import deploy_stage
 from shipway.pipelines.when import holds
@@ -137,7 +138,7 @@ class StageRunner:
             status, detail = "failed", {"error": f"{e.__class__.__name__}: {str(e)[:300]}"}
         if rc.ctl.cancelled.is_set() and status == "failed":
             status = "aborted"
-        w.close(finalize=eng.step_finalizer(step_id, status))
+        w.close(status=status, finished_at=utcnow())
         return status, detail
 
     def _push_registry(self) -> str:
@@ -186,13 +187,13 @@ class StageRunner:
         # "running" and the end are stored by the run's journal with the step's output (within
         # FLUSH_SECONDS, or at the stage's end): a stage of short steps costs a transaction or two, not one
         # per step.
-        w.start(eng.step_starter(step_id))
+        w.start(status="running", started_at=utcnow())
         image = step.get("image") or default_image
         try:
             workdir_path = source.inside(rc.workspace, step.get("workdir") or ".")
         except ValueError as e:
             w.line(str(e))
-            w.close(finalize=eng.step_finalizer(step_id, "failed"))
+            w.close(status="failed", finished_at=utcnow())
             return "failed"
         workdir = str(workdir_path.relative_to(rc.workspace.resolve())) if workdir_path != rc.workspace.resolve() else ""
         out = commands.Outcome("failed")
@@ -218,8 +219,7 @@ class StageRunner:
         if junit:
             w.line(f"tests: {junit['tests']} failures: {junit['failures']} errors: {junit['errors']} "
                    f"skipped: {junit['skipped']}")
-        w.close(finalize=eng.step_finalizer(step_id, out.status, exit_code=out.exit_code, attempts=attempts,
-                                            junit=junit))
+        w.close(status=out.status, finished_at=utcnow(), exit_code=out.exit_code, attempts=attempts, junit=junit)
         return out.status
 
     # -- post ----------------------------------------------------------------
