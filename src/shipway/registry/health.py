@@ -61,6 +61,8 @@ class HealthKeeper:
         # Beats are counted from this moment at the earliest: after an outage or a change of leader,
         # clients whose beats could not land are not removed for silence that was not theirs.
         self._grace_from: float | None = None
+        # Last beat time read per heartbeat instance ("ns/instanceId"): see _near_deadline.
+        self._beats: dict[str, float] = {}
 
     # -- component --------------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +124,8 @@ class HealthKeeper:
         """Apply the heartbeat rules and schedule due checks, over every instance."""
         now = time.time() if now is None else now
         seen: set[str] = set()
+        beats_seen: set[str] = set()
+        to_read: list[tuple[str, str, str, dict]] = []
         for ns in self.naming.namespaces():
             for group in self.naming.groups(ns):
                 for svc in self.naming.service_names(ns, group):
@@ -129,18 +133,42 @@ class HealthKeeper:
                     for inst in self.naming.cached(ns, group, svc)[0]:
                         source = inst.get("source")
                         if source == Source.HEARTBEAT.value:
-                            self._expire(ns, group, svc, inst, now)
+                            key = f"{ns}/{inst['instanceId']}"
+                            beats_seen.add(key)
+                            if self._near_deadline(key, inst, now):
+                                to_read.append((ns, group, svc, inst))
                         elif source == Source.PERSISTENT.value and model.check_mode(inst) != "none":
                             key = f"{ns}/{inst['instanceId']}"
                             seen.add(key)
                             self._maybe_probe(key, ns, group, svc, inst, now)
+        if to_read:  # the beat records of those close to a deadline, pipelined
+            beats = self.naming.last_beats([(ns, g, s, i["instanceId"]) for ns, g, s, i in to_read])
+            for (ns, group, svc, inst), last in zip(to_read, beats):
+                self._expire(ns, group, svc, inst, now, last)
         with self._lock:
             for key in set(self._probes) - seen:
                 del self._probes[key]
+        for key in set(self._beats) - beats_seen:
+            del self._beats[key]
 
-    def _expire(self, ns: str, group: str, svc: str, inst: dict, now: float) -> None:
+    def _near_deadline(self, key: str, inst: dict, now: float) -> bool:
+        """Whether the beat record of a heartbeat instance must be read to judge it.
+
+        Beats only move forward: a known beat (or the registration time, which the first beat record
+        is written with) recent enough cannot have expired, so an instance's beat record is read
+        about once per timeout, not once per tick — thousands of beating instances stay cheap.
+        """
+        _, unhealthy_after, delete_after = model.beat_timing(inst)
+        due = unhealthy_after if inst.get("healthy") else delete_after
+        known = self._beats.get(key)
+        if known is None:
+            known = float(inst.get("registeredAt") or 0.0)
+        return now - max(known, self._grace_from or 0.0) > due
+
+    def _expire(self, ns: str, group: str, svc: str, inst: dict, now: float, beat: float | None) -> None:
         iid = inst["instanceId"]
-        last = self.naming.last_beat(ns, group, svc, iid) or float(inst.get("registeredAt") or now)
+        last = beat or float(inst.get("registeredAt") or now)
+        self._beats[f"{ns}/{iid}"] = last
         if self._grace_from is not None:
             last = max(last, self._grace_from)
         _, unhealthy_after, delete_after = model.beat_timing(inst)

@@ -122,17 +122,20 @@ def commit(txn) -> None:
         raise (real or errors)[0]
 
 
-def create(zk: KazooClient, key: Key, inst: dict, *, ephemeral: bool) -> str:
-    """Create the record and its host znode in one transaction; returns the host name.
+def create(zk: KazooClient, key: Key, inst: dict, *, ephemeral: bool, beat: bytes | None = None) -> str:
+    """Create the record and its host znode (and the ``beat`` record, if given) in one transaction.
 
-    Raises NodeExistsError when the record exists. Creates the parents on first use.
+    Returns the host name. Raises NodeExistsError when the record (or the beat record) exists.
+    Creates the parents on first use.
     """
     name = encode(inst)
-    record, host = paths.instance(*key, inst["instanceId"]), paths.host(*key, name)
+    iid = inst["instanceId"]
     for attempt in (1, 2):
         txn = zk.transaction()
-        txn.create(record, dump(inst), ephemeral=ephemeral)
-        txn.create(host, b"", ephemeral=ephemeral)
+        txn.create(paths.instance(*key, iid), dump(inst), ephemeral=ephemeral)
+        txn.create(paths.host(*key, name), b"", ephemeral=ephemeral)
+        if beat is not None:
+            txn.create(paths.beat(*key, iid), beat)
         try:
             commit(txn)
             return name
@@ -141,6 +144,8 @@ def create(zk: KazooClient, key: Key, inst: dict, *, ephemeral: bool) -> str:
                 raise
             zk.ensure_path(paths.instances(*key))
             zk.ensure_path(paths.hosts(*key))
+            if beat is not None:
+                zk.ensure_path(paths.beats(*key))
     return name
 
 

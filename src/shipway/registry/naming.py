@@ -112,19 +112,25 @@ class NamingService:
                                    metadata=metadata, ephemeral=ephemeral, healthy=healthy, enabled=enabled,
                                    source=source)
         key, iid = (namespace, group, service), inst["instanceId"]
-        if ephemeral:
-            self._touch_beat(namespace, group, service, iid)
         zk = self.zk
+        # A heartbeat instance's first beat record is created in the same transaction (one round
+        # trip for Nacos's default registration); a leftover beat record is refreshed instead.
+        beat = str(time.time()).encode() if ephemeral else None
         for _ in range(20):
             try:
-                self._call(layout.create, zk, key, inst, ephemeral=False)
+                self._call(layout.create, zk, key, inst, ephemeral=False, beat=beat)
                 break
             except NodeExistsError:
                 pass
             try:
                 old, stat, names = self._call(layout.read, zk, key, iid)
             except NoNodeError:
-                continue  # deregistered meanwhile: create it
+                if beat is not None:  # the beat record was in the way, not the instance
+                    self._touch_beat(namespace, group, service, iid)
+                    beat = None
+                continue  # (or it was deregistered meanwhile): create it
+            if ephemeral:
+                self._touch_beat(namespace, group, service, iid)
             if stat.ephemeralOwner:
                 raise Conflict(f"instance {iid} is registered by a live SDK session",
                                details={"instanceId": iid}) from None
@@ -314,6 +320,22 @@ class NamingService:
         if not inst.get("healthy"):
             inst = self.update_instance(ns, group, service, iid, healthy=True)
         return inst
+
+    def last_beats(self, items: list[tuple[str, str, str, str]]) -> list[float | None]:
+        """The last heartbeat of many ``(ns, group, service, instanceId)``, pipelined in batches."""
+        zk, out = self.zk, []
+        for start in range(0, len(items), BATCH):
+            with _BATCHES:
+                asyncs = [zk.get_async(paths.beat(*item)) for item in items[start:start + BATCH]]
+                for a in asyncs:
+                    try:
+                        data, _ = a.get(timeout=10)
+                        out.append(float(data))
+                    except (NoNodeError, ValueError):
+                        out.append(None)
+                    except (KazooException, zk.handler.timeout_exception) as e:
+                        raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
+        return out
 
     def last_beat(self, ns: str, group: str, service: str, iid: str) -> float | None:
         try:

@@ -103,3 +103,26 @@ def test_silence_counts_from_leadership_at_the_earliest(ctx, naming):
     assert not _one(naming, "grace")["healthy"]
     k.sweep(now + 2.0)
     assert _one(naming, "grace") is None
+
+
+def test_sweep_reads_a_beat_record_only_near_its_deadline(ctx, naming, monkeypatch):
+    """Thousands of beating instances must not cost a ZooKeeper read each per tick."""
+    k = HealthKeeper(ctx, naming)
+    for n in range(5):
+        naming.register_instance("many", f"10.2.1.{n}", 80, ephemeral=True)
+    reads = []
+    real = naming.last_beats
+    monkeypatch.setattr(naming, "last_beats", lambda items: reads.extend(items) or real(items))
+    import time
+    now = time.time()
+    k.sweep(now)
+    k.sweep(now + 5)
+    assert reads == []  # just registered (the first beat is written with the registration)
+    k.sweep(now + 16)  # past the 15 s deadline counted from the registration: read them, in one go
+    assert len(reads) == 5
+    assert all(not i["healthy"] for i in naming.list_instances("many"))
+    naming.beat("public", "DEFAULT_GROUP", "many", "10.2.1.0", 80)
+    k.sweep(now + 17)
+    # the unhealthy ones are judged against the 30 s removal deadline: not read; the one that beat
+    # is healthy again with an old known beat: read once more
+    assert len(reads) == 6 and reads[-1][3].startswith("10.2.1.0#")

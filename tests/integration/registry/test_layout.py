@@ -71,3 +71,16 @@ def test_http_instances_change_their_host_znode_in_one_transaction(naming):
     assert naming.list_instances("tx")[0]["weight"] == 3.0
     naming.deregister_instance("tx", "10.0.6.4", 80)
     assert _hosts(naming, "tx") == [] and naming.list_instances("tx") == []
+
+
+def test_heartbeat_registration_writes_its_beat_record_in_the_same_transaction(naming):
+    iid = "10.0.6.5#80#DEFAULT#DEFAULT_GROUP@@hb"
+    naming.register_instance("hb", "10.0.6.5", 80, ephemeral=True)
+    first = naming.last_beat(*KEY, "hb", iid)
+    assert first is not None and len(_hosts(naming, "hb")) == 1
+    naming.deregister_instance("hb", "10.0.6.5", 80)
+    assert naming.last_beat(*KEY, "hb", iid) is None
+    # a beat record left behind (deregistered elsewhere, crash between the writes) does not block
+    naming.zk.create(paths.beat(*KEY, "hb", iid), b"1.0", makepath=True)
+    naming.register_instance("hb", "10.0.6.5", 80, ephemeral=True)
+    assert naming.last_beat(*KEY, "hb", iid) > 1.0 and len(naming.list_instances("hb")) == 1
