@@ -75,8 +75,9 @@ def listeners(url: str, token: str, n: int, md5: str) -> None:
         gevent.sleep(0.05)
     gevent.sleep(2.0)  # let the last requests reach the server and be held
     print("READY", flush=True)
+    cpu0 = time.process_time()
     gevent.joinall(greenlets, timeout=60)
-    print(json.dumps(answers), flush=True)
+    print(json.dumps({"answers": answers, "cpu_ms": (time.process_time() - cpu0) * 1000}), flush=True)
 
 
 def get_loop(serve, stop: threading.Event, out: list[float], fresh: list[float]) -> None:
@@ -140,12 +141,18 @@ def main() -> None:
         t.start()
         time.sleep(3)
         rss_held = serve.rss_mb()
+        cpu0 = serve.cpu_s()
         t0 = time.monotonic()
         requests.put(base + DATA_ID, json={"content": "v=1"}, headers=serve.auth).raise_for_status()
+        put_ms = (time.monotonic() - t0) * 1000
         answers = []
+        client_cpu = []
         for child in children:
             out, _ = child.communicate(timeout=120)
-            answers += json.loads(out.strip().splitlines()[-1])
+            got = json.loads(out.strip().splitlines()[-1])
+            answers += got["answers"]
+            client_cpu.append(got["cpu_ms"])
+        server_cpu = (serve.cpu_s() - cpu0) * 1000
         stop.set()
         t.join()
         lat = [(ts - t0) * 1000 for ts, body, status in answers if status == 200 and body]
@@ -159,6 +166,9 @@ def main() -> None:
         print(f"{args.listeners} Nacos long-poll listeners held on one config")
         print(f"  publish → listener answered: {summary(lat)}  (answered early {early}, empty {empty}, "
               f"errors {errors}, missing {args.listeners - len(answers)})  target p99 ≤ 200 ms")
+        print(f"  the publish (PUT) itself took {put_ms:.1f} ms; CPU used from the publish to the last answer: "
+              f"server {server_cpu:.0f} ms (incl. the GET loop), listener processes "
+              f"{' + '.join(f'{c:.0f}' for c in client_cpu)} ms")
         print(f"  config GET, new connection, no listeners (reference): {summary(idle_fresh)}")
         print(f"  config GET, new connection, listeners held:           {summary(held_fresh)}  target p99 < 50 ms")
         print(f"  config GET, kept-alive connection, no listeners:      {summary(idle)}")

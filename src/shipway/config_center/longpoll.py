@@ -129,34 +129,90 @@ class WatchHub:
         """Keys whose effective MD5 differs from ``wanted`` right now."""
         return [k for k, md5 in wanted.items() if effective_md5(self.entry(k), ip, labels) != md5]
 
-    def poll(self, wanted: dict[Key, str], *, ip: str = "", labels: dict[str, str] | None = None,
-             timeout: float = 30.0, hang: bool = True) -> list[Key]:
-        """Answer at once with the keys that differ; else hold up to ``timeout`` seconds for a change."""
+    def hold(self, wanted: dict[Key, str], *, ip: str = "", labels: dict[str, str] | None = None) -> "Hold":
+        """Register a listener; ``hold.changed`` lists the keys that already differ. Release it when done."""
         entries = {k: self.entry(k) for k in wanted}
         waiter = Waiter(wanted=dict(wanted), ip=ip, labels=labels)
         with self._lock:
             for e in entries.values():
                 e.waiters.add(waiter)
+        # Registered before comparing, so a change between the two cannot be missed.
+        changed = [k for k, e in entries.items() if effective_md5(e, ip, labels) != wanted[k]]
+        return Hold(self, entries, waiter, changed)
+
+    def poll(self, wanted: dict[Key, str], *, ip: str = "", labels: dict[str, str] | None = None,
+             timeout: float = 30.0, hang: bool = True) -> list[Key]:
+        """Answer at once with the keys that differ; else hold up to ``timeout`` seconds for a change."""
+        hold = self.hold(wanted, ip=ip, labels=labels)
         try:
-            # Registered before comparing, so a change between the two cannot be missed.
-            changed = [k for k, e in entries.items() if effective_md5(e, ip, labels) != wanted[k]]
-            if changed or not hang or timeout <= 0:
-                return changed
-            LONGPOLL_WAITING.inc()
-            try:
-                waiter.event.wait(timeout)
-            finally:
-                LONGPOLL_WAITING.dec()
-            return [k for k in wanted if k in waiter.changed]
+            if hold.changed or not hang or timeout <= 0:
+                return hold.changed
+            return hold.wait(timeout)
         finally:
-            with self._lock:
-                for e in entries.values():
-                    e.waiters.discard(waiter)
+            hold.release()
+
+    def _release(self, entries: dict[Key, Entry], waiter: Waiter) -> None:
+        with self._lock:
+            for e in entries.values():
+                e.waiters.discard(waiter)
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"watched_configs": len(self._entries),
                     "waiting": len({id(w) for e in self._entries.values() for w in e.waiters})}
+
+
+class Hold:
+    """One registered listener (see :meth:`WatchHub.hold`)."""
+
+    def __init__(self, hub: WatchHub, entries: dict[Key, Entry], waiter: Waiter, changed: list[Key]) -> None:
+        self._hub, self._entries, self._waiter = hub, entries, waiter
+        self.changed = changed
+        self._released = False
+
+    def wait(self, timeout: float) -> list[Key]:
+        """Wait up to ``timeout`` seconds for a change; the keys that changed ([] on timeout)."""
+        LONGPOLL_WAITING.inc()
+        try:
+            self._waiter.event.wait(timeout)
+        finally:
+            LONGPOLL_WAITING.dec()
+        return [k for k in self._waiter.wanted if k in self._waiter.changed]
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._hub._release(self._entries, self._waiter)  # noqa: SLF001
+
+
+class HeldAnswer:
+    """The body of a held long-poll response, as a WSGI iterable: iterating it waits for the change.
+
+    The view returns ``Response(HeldAnswer(...), direct_passthrough=True)`` right away, so Flask's
+    whole request/response processing runs BEFORE the wait; when a publish wakes a thousand listeners,
+    each one only renders its (cached) body and the server writes it: nothing else is left on the
+    answer path. ``__len__`` tells the WSGI server (gevent's pywsgi) the body is one chunk, so it sends
+    a ``Content-Length`` (it iterates again to count, which returns the same rendered chunk).
+    """
+
+    def __init__(self, hold: Hold, timeout: float, render: Callable[[list[Key]], bytes]) -> None:
+        self._hold, self._timeout, self._render = hold, timeout, render
+        self._body: bytes | None = None
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self):
+        if self._body is None:
+            try:
+                changed = self._hold.wait(self._timeout)
+            finally:
+                self._hold.release()
+            self._body = self._render(changed)
+        return iter((self._body,))
+
+    def close(self) -> None:
+        self._hold.release()
 
 
 # -- the Nacos wire format -------------------------------------------------------------

@@ -13,7 +13,7 @@ import datetime as dt
 
 from flask import Blueprint, Response, jsonify, request
 
-from shipway.config_center.longpoll import format_changed, parse_listening_configs
+from shipway.config_center.longpoll import HeldAnswer, format_changed, parse_listening_configs
 from shipway.config_center.validate import DEFAULT_GROUP, DEFAULT_NAMESPACE
 from shipway.core.errors import BadRequest, Forbidden, NotFound, ShipwayError
 from shipway.core.http import client_ip, context, csrf_exempt, current_identity, public, require, requires
@@ -177,18 +177,33 @@ def listener():
     hub = context().services["config.hub"]
     header = request.headers.get("Long-Pulling-Timeout")
     if header is None:
-        changed = hub.changed_now(wanted, client_ip())
-    else:
-        try:
-            timeout = max(int(header) / 1000.0 - DELAY, 0.0)
-        except ValueError:
-            raise BadRequest("Long-Pulling-Timeout must be milliseconds", field="Long-Pulling-Timeout") from None
-        no_hangup = request.headers.get("Long-Pulling-Timeout-No-Hangup") or request.headers.get("Long-Pulling-No-Hangup")
-        hang = (no_hangup or "").lower() != "true"
-        changed = hub.poll(wanted, ip=client_ip(), timeout=min(timeout, 120.0), hang=hang)
-    resp = Response(format_changed([by_key[k] for k in changed]) + ("\n" if changed else ""),
-                    mimetype="text/html")
-    resp.headers.update({"Pragma": "no-cache", "Cache-Control": "no-cache,no-store"})
+        return _listener_answer(hub.changed_now(wanted, client_ip()), by_key)
+    try:
+        timeout = max(int(header) / 1000.0 - DELAY, 0.0)
+    except ValueError:
+        raise BadRequest("Long-Pulling-Timeout must be milliseconds", field="Long-Pulling-Timeout") from None
+    no_hangup = request.headers.get("Long-Pulling-Timeout-No-Hangup") or request.headers.get("Long-Pulling-No-Hangup")
+    hold = hub.hold(wanted, ip=client_ip())
+    if hold.changed or (no_hangup or "").lower() == "true" or timeout <= 0:
+        hold.release()
+        return _listener_answer(hold.changed, by_key)
+    # Held: answered by iterating the body (see HeldAnswer), after Flask's processing has run.
+    resp = Response(HeldAnswer(hold, min(timeout, 120.0), lambda changed: _listener_body(changed, by_key)),
+                    mimetype="text/html", direct_passthrough=True)
+    resp.headers.update(NO_CACHE)
+    return resp
+
+
+NO_CACHE = {"Pragma": "no-cache", "Cache-Control": "no-cache,no-store"}
+
+
+def _listener_body(changed, by_key) -> bytes:
+    return (format_changed([by_key[k] for k in changed]) + ("\n" if changed else "")).encode()
+
+
+def _listener_answer(changed, by_key) -> Response:
+    resp = Response(_listener_body(changed, by_key), mimetype="text/html")
+    resp.headers.update(NO_CACHE)
     return resp
 
 

@@ -100,6 +100,8 @@ def test_long_polling(nacos):
     r = requests.post(cs + "/listener", params=q, data={"Listening-Configs": listening},
                       headers={"Long-Pulling-Timeout": "1500"}, timeout=10)
     assert (r.status_code, r.text) == (200, "") and 0.8 < time.monotonic() - t0 < 5
+    # a held answer is a plain body with a length, like any other (not chunked)
+    assert r.headers["Content-Length"] == "0" and "Transfer-Encoding" not in r.headers
     # no-hangup (Nacos clients while initialising): answered at once even without a change
     t0 = time.monotonic()
     r = requests.post(cs + "/listener", params=q, data={"Listening-Configs": listening},
@@ -125,6 +127,8 @@ def test_long_polling(nacos):
     assert time.monotonic() - t0 < 5
     assert len(results) == 20
     assert {urllib.parse.unquote_plus(r.text.strip()) for r in results} == {"lp2\x02G\x02dev\x01"}
+    assert {r.headers["Content-Length"] for r in results} == {str(len(results[0].content))}
+    assert {r.headers["Content-Type"] for r in results} == {"text/html; charset=utf-8"}
     # beta: the listener of a client in betaIps sees the beta md5
     r = requests.post(cs, params=q, data={"dataId": "lp", "group": "G", "content": "beta!"},
                       headers={"betaIps": "127.0.0.1"})
