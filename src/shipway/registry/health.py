@@ -61,6 +61,8 @@ class HealthKeeper:
         # Beats are counted from this moment at the earliest: after an outage or a change of leader,
         # clients whose beats could not land are not removed for silence that was not theirs.
         self._grace_from: float | None = None
+        # Services whose records were checked for a missing host znode (see NamingService.repair).
+        self._repaired: set[tuple[str, str, str]] = set()
         # Last beat time read per heartbeat instance ("ns/instanceId"): see _near_deadline.
         self._beats: dict[str, float] = {}
 
@@ -94,6 +96,7 @@ class HealthKeeper:
                     self.sweep()
                 else:
                     self._grace_from = None
+                    self._repaired.clear()
             except ShipwayError as e:
                 log.warning("naming health sweep: %s", e.message)
             except KazooException as e:
@@ -129,6 +132,9 @@ class HealthKeeper:
         for ns in self.naming.namespaces():
             for group in self.naming.groups(ns):
                 for svc in self.naming.service_names(ns, group):
+                    if (ns, group, svc) not in self._repaired:  # once per service and leadership
+                        self.naming.repair(ns, group, svc)
+                        self._repaired.add((ns, group, svc))
                     # The watch-fed cache: an unchanged service costs no ZooKeeper read.
                     for inst in self.naming.cached(ns, group, svc)[0]:
                         source = inst.get("source")

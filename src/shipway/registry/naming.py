@@ -185,6 +185,36 @@ class NamingService:
             pass
         return found
 
+    def repair(self, ns: str, group: str, service: str) -> int:
+        """Give every persistent/heartbeat record without a host znode its host znode; returns how many.
+
+        Records written by an older shipway (before ``hosts/`` existed) are otherwise invisible to
+        listings. SDK records (EPHEMERAL of their owner's session) are left to their owners, who
+        re-create both znodes on their next session.
+        """
+        zk, key, fixed = self.zk, (ns, group, service), 0
+        try:
+            ids = self._call(zk.get_children, paths.instances(ns, group, service))
+        except NoNodeError:
+            return 0
+        try:
+            hosted = {layout.name_id(n, key) for n in self._call(zk.get_children, paths.hosts(ns, group, service))}
+        except NoNodeError:
+            hosted = set()
+        for iid in set(ids) - hosted:
+            try:
+                inst, stat, names = self._call(layout.read, zk, key, iid)
+                if stat.ephemeralOwner or names or not inst.get("instanceId"):
+                    continue
+                zk.ensure_path(paths.hosts(ns, group, service))
+                self._call(layout.replace, zk, key, inst, version=stat.version, old_names=[], ephemeral=False)
+                fixed += 1
+            except (NoNodeError, BadVersionError, NodeExistsError):
+                continue
+        if fixed:
+            self._changed(ns, group, service)
+        return fixed
+
     def _exists(self, path: str) -> bool:
         return self._call(self.zk.exists, path) is not None
 

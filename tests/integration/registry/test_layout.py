@@ -84,3 +84,14 @@ def test_heartbeat_registration_writes_its_beat_record_in_the_same_transaction(n
     naming.zk.create(paths.beat(*KEY, "hb", iid), b"1.0", makepath=True)
     naming.register_instance("hb", "10.0.6.5", 80, ephemeral=True)
     assert naming.last_beat(*KEY, "hb", iid) > 1.0 and len(naming.list_instances("hb")) == 1
+
+
+def test_records_of_the_older_layout_get_their_host_znode(naming):
+    """A record without a host znode (written before hosts/ existed) is repaired by the health leader."""
+    from shipway.registry import model
+    inst = model.make_instance("public", "DEFAULT_GROUP", "old", "10.0.6.6", 80, ephemeral=False)
+    naming.zk.create(paths.instance(*KEY, "old", inst["instanceId"]), layout.dump(inst), makepath=True)
+    assert naming.list_instances("old") == []
+    assert naming.repair(*KEY, "old") == 1
+    assert naming.list_instances("old") == [inst]
+    assert naming.repair(*KEY, "old") == 0
