@@ -162,7 +162,7 @@ class Engine:
     # -- the run ---------------------------------------------------------
     def execute(self, run_id: int, ctl: Control) -> None:
         """Run (or resume) a claimed run to a terminal or waiting state. Never raises."""
-        journal = Journal(self.store, self.svc.broker, run_id)
+        journal = Journal(self.store, self.svc.broker, run_id, self.svc.log_dir)
         try:
             self._execute(run_id, ctl, journal)
         except Exception as e:  # noqa: BLE001 - a bug must end the run, not leave it running forever

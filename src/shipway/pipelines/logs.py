@@ -1,39 +1,39 @@
-"""Step logs: masked, capped, batched into SQL chunks, and announced to live readers.
+"""Step logs: masked, capped, appended to a file per run, indexed in SQL, and announced to live readers.
 
-A run has one :class:`Journal`: the write-behind of its log chunks and step
-records. Writers (:class:`LogWriter`, one per step) mask their output and hand
-it to the journal, which writes everything pending in ONE transaction per
-``FLUSH_SECONDS`` (or ``FLUSH_BYTES`` of output, or a stage boundary) — a
-20-step stage of short commands costs a couple of transactions, not 20, and a
-step printing 100 MB makes ~100 inserts, not a million. What is pending is at
-most ``FLUSH_SECONDS`` old; after a kill the run is marked interrupted and its
-unfinished steps aborted, so nothing a reader saw (readers only see SQL) is lost.
+A run has one :class:`Journal`: the write-behind of its log and step records.
+Writers (:class:`LogWriter`, one per step) mask their output and hand it to the
+journal, which appends it at once to the run's log file and writes the index
+rows and step records in ONE transaction per ``FLUSH_SECONDS`` (or stage
+boundary) — a 20-step stage of short commands costs a couple of transactions,
+not 20, and a step printing 100 MB costs a file append, not 100 MB through the
+database. What is pending is at most ``FLUSH_SECONDS`` old; after a kill the
+run is marked interrupted and its unfinished steps aborted, so nothing a reader
+saw (readers only see what is indexed in SQL) is lost.
 
 Each step stores at most ``log_limit`` bytes (default :data:`DEFAULT_LIMIT`,
 ``SHIPWAY_LOG_LIMIT`` or the pipeline's ``log_limit``; 0 = no limit) — like
 GitLab's job log limit. Past it the log says so and the rest of the output is
 read and discarded (the step keeps running).
 
-Readers (SSE, CLI ``-f``) read chunks after an id and wait on
+Readers (SSE, CLI ``-f``) read chunks after an id (:func:`read_chunks`) and wait on
 :class:`LogBroker` (a condition per process) between reads.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import bindparam, insert, select, update
 
 from shipway.core.store import Store
 from shipway.pipelines.masking import ByteMasker, utf8_cut
-from shipway.pipelines.models import LogChunk, StepRow
+from shipway.pipelines.models import LogChunk, LogSpan, StepRow
 
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.2
-PENDING = 4
 DEFAULT_LIMIT = 4 << 20
 
 
@@ -71,45 +71,50 @@ class LogBroker:
 
 
 class Journal:
-    """Write-behind of one run's log chunks and step-record changes, stored in order.
+    """Write-behind of one run's log and step-record changes.
 
-    ``chunk``/``op`` only append in memory; :meth:`flush` stores everything pending in one transaction.
-    A big backlog (a chatty step) is handed to a bounded writer thread so that masking the next megabyte
-    and storing the last one overlap (sqlite releases the GIL while it writes).
+    Output (:meth:`chunk`, masked bytes) is appended at once to the run's log file
+    ``<log_dir>/<run id>.log`` (page cache: it survives a kill of shipway); its index rows
+    (:class:`~shipway.pipelines.models.LogSpan`: step, offset, length — contiguous output of one step is one
+    row per flush) and the step records wait in memory, and :meth:`flush` stores them in ONE transaction.
     """
 
-    def __init__(self, store: Store, broker: LogBroker | None, run_id: int) -> None:
+    def __init__(self, store: Store, broker: LogBroker | None, run_id: int, log_dir: Path) -> None:
         self.store, self.broker, self.run_id = store, broker, run_id
-        self._lock = threading.Lock()          # the pending batch
-        self._order = threading.Lock()         # batches are taken and stored (or queued) in this order
-        self._chunks: list[dict] = []
+        self.path = Path(log_dir) / f"{int(run_id)}.log"
+        self._lock = threading.Lock()          # the file offset and the pending batch
+        self._order = threading.Lock()         # batches are taken and stored in this order
+        self._fd: int | None = None
+        self._end = 0                          # the file's size: where the next append lands
+        self._spans: list[dict] = []
         self._steps: dict[int, dict] = {}      # step id -> column values (start and end merged)
         self._ops: list = []                   # other callables(session)
-        self._bytes = 0
         self._last = time.monotonic()
-        self._queue: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
 
-    def chunk(self, step_id: int | None, text: str, op=None) -> None:
-        """Append ``text`` of ``step_id`` (and optionally an op); flushes in the background past FLUSH_BYTES."""
+    def chunk(self, step_id: int | None, data: bytes, op=None) -> None:
+        """Append ``data`` (masked output of ``step_id``) to the file; index it (and ``op``) with the next flush."""
         with self._lock:
-            if text:
-                last = self._chunks[-1] if self._chunks else None
-                if last is not None and last["step_id"] == step_id and len(last["text"]) < FLUSH_BYTES:
-                    last["text"] += text  # one row per step per flush
+            if data:
+                if self._fd is None:
+                    self._open()
+                offset = self._end
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (signals, huge buffers)
+                    view = view[os.write(self._fd, view):]
+                self._end += len(data)
+                last = self._spans[-1] if self._spans else None
+                if (last is not None and last["step_id"] == step_id and last["offset"] + last["length"] == offset
+                        and last["length"] < FLUSH_BYTES):
+                    last["length"] += len(data)  # one row per step per flush (up to ~1 MiB: SSE event size)
                 else:
-                    self._chunks.append({"run_id": self.run_id, "step_id": step_id, "text": text})
-                self._bytes += len(text)
+                    self._spans.append({"run_id": self.run_id, "step_id": step_id, "file": str(self.path),
+                                        "offset": offset, "length": len(data)})
             if op is not None:
                 self._ops.append(op)
-            big = self._bytes >= FLUSH_BYTES
-        if big:
-            self._flush(background=True)
 
     def op(self, fn) -> None:
         """Append a record change (``fn(session)``), stored with the next flush."""
-        self.chunk(None, "", fn)
+        self.chunk(None, b"", fn)
 
     def step(self, step_id: int, **values) -> None:
         """Set columns of a step record with the next flush (a step's start and end become one UPDATE, and
@@ -118,7 +123,7 @@ class Journal:
             self._steps.setdefault(step_id, {}).update(values)
 
     def due(self) -> bool:
-        return bool(self._chunks or self._ops or self._steps) and time.monotonic() - self._last >= FLUSH_SECONDS
+        return bool(self._spans or self._ops or self._steps) and time.monotonic() - self._last >= FLUSH_SECONDS
 
     def flush_if_due(self) -> None:
         if self.due():
@@ -126,77 +131,46 @@ class Journal:
 
     def flush(self, extra=None) -> None:
         """Store everything pending now, with ``extra(session)`` in the same transaction."""
-        self._flush(extra=extra)
-        self._raise()
-
-    def close(self) -> None:
-        """Flush and stop the writer thread (the run's end)."""
-        self._flush()
         with self._order:
-            if self._thread is not None:
-                self._queue.put(None)
-                self._thread.join()
-                self._thread = None
-        self._raise()
-
-    # -- internals -------------------------------------------------------------------
-    def _raise(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
-
-    def _take(self) -> tuple[list, dict, list]:
-        with self._lock:
-            batch = (self._chunks, self._steps, self._ops)
-            self._chunks, self._steps, self._ops, self._bytes = [], {}, [], 0
-            self._last = time.monotonic()
-            return batch
-
-    def _flush(self, extra=None, background: bool = False) -> None:
-        with self._order:
-            chunks, steps, ops = self._take()
-            if not chunks and not steps and not ops and extra is None:
+            with self._lock:
+                spans, steps, ops = self._spans, self._steps, self._ops
+                self._spans, self._steps, self._ops = [], {}, []
+                self._last = time.monotonic()
+            if not spans and not steps and not ops and extra is None:
                 return
-            if background and self._thread is None:
-                self._queue = queue.Queue(maxsize=PENDING)
-                self._thread = threading.Thread(target=self._drain, daemon=True, name=f"log-journal-{self.run_id}")
-                self._thread.start()
-            if self._thread is None:
-                self._store(chunks, steps, ops, extra)
-                return
-            self._queue.put((chunks, steps, ops, extra))  # bounded: a step outrunning the database waits here
-        if not background:
-            self._queue.join()
-
-    def _store(self, chunks: list, steps: dict, ops: list, extra) -> None:
-        with self.store.session() as s:
-            if chunks:
-                s.execute(insert(LogChunk), chunks)
-            groups: dict[tuple, list[dict]] = {}
-            for sid, values in steps.items():
-                groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
-            for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
-                s.connection().execute(
-                    update(StepRow.__table__).where(StepRow.__table__.c.id == bindparam("_sid"))
-                    .values({k: bindparam(k) for k in keys}), rows)
-            for fn in ops:
-                fn(s)
-            if extra is not None:
-                extra(s)
+            with self.store.session() as s:
+                if spans:
+                    s.execute(insert(LogSpan), spans)
+                groups: dict[tuple, list[dict]] = {}
+                for sid, values in steps.items():
+                    groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
+                for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
+                    s.connection().execute(
+                        update(StepRow.__table__).where(StepRow.__table__.c.id == bindparam("_sid"))
+                        .values({k: bindparam(k) for k in keys}), rows)
+                for fn in ops:
+                    fn(s)
+                if extra is not None:
+                    extra(s)
         if self.broker is not None:
             self.broker.notify()
 
-    def _drain(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                self._store(*item)
-            except BaseException as e:  # noqa: BLE001 - raised by the next flush()/close()
-                self._error = e
-            finally:
-                self._queue.task_done()
+    def close(self) -> None:
+        """Flush and close the file (the run's end, or a pause at an approval)."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND: a resumed run (after an approval, a restart) continues the same file; 0600: logs are masked
+        # but still the project's business.
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o600)
+        self._end = os.fstat(self._fd).st_size
 
 
 class LogWriter:
@@ -206,9 +180,10 @@ class LogWriter:
     """
 
     def __init__(self, store: Store, broker: LogBroker | None, run_id: int, step_id: int | None,
-                 secrets: list[str], journal: Journal | None = None, limit: int | None = None) -> None:
+                 secrets: list[str], journal: Journal | None = None, limit: int | None = None,
+                 log_dir: Path | None = None) -> None:
         self.run_id, self.step_id = run_id, step_id
-        self.journal = journal or Journal(store, broker, run_id)
+        self.journal = journal or Journal(store, broker, run_id, log_dir)
         self._own_journal = journal is None
         self.masker = ByteMasker(secrets)
         self.limit = default_limit() if limit is None else int(limit)
@@ -262,10 +237,10 @@ class LogWriter:
 
     def _move(self, op=None) -> None:
         self._last = time.monotonic()
-        text = b"".join(self._buf).decode("utf-8", "replace") if self._buf else ""
+        data = (self._buf[0] if len(self._buf) == 1 else b"".join(self._buf)) if self._buf else b""
         self._buf, self._size = [], 0
-        if text or op is not None:
-            self.journal.chunk(self.step_id, text, op)
+        if data or op is not None:
+            self.journal.chunk(self.step_id, data, op)
 
     def start(self, **values) -> None:
         """Record the step's start (its columns, e.g. status and started_at) with the next flush."""
@@ -304,10 +279,33 @@ class LogWriter:
 
 def read_chunks(store: Store, run_id: int, after: int = 0, step_id: int | None = None,
                 limit: int = 200) -> list[tuple[int, int | None, str]]:
-    """``(chunk_id, step_id, text)`` of a run after chunk ``after``, in order."""
-    q = select(LogChunk.id, LogChunk.step_id, LogChunk.text).where(LogChunk.run_id == run_id,
-                                                                    LogChunk.id > after)
+    """``(chunk_id, step_id, text)`` of a run after chunk ``after``, in order (from the run's log file; runs
+    logged before log files existed from their SQL chunks)."""
+    q = select(LogSpan.id, LogSpan.step_id, LogSpan.file, LogSpan.offset, LogSpan.length).where(
+        LogSpan.run_id == run_id, LogSpan.id > after)
     if step_id is not None:
-        q = q.where(LogChunk.step_id == step_id)
+        q = q.where(LogSpan.step_id == step_id)
     with store.session() as s:
-        return [tuple(r) for r in s.execute(q.order_by(LogChunk.id).limit(limit)).all()]
+        spans = s.execute(q.order_by(LogSpan.id).limit(limit)).all()
+        if not spans:
+            legacy = select(LogChunk.id, LogChunk.step_id, LogChunk.text).where(LogChunk.run_id == run_id,
+                                                                                LogChunk.id > after)
+            if step_id is not None:
+                legacy = legacy.where(LogChunk.step_id == step_id)
+            return [tuple(r) for r in s.execute(legacy.order_by(LogChunk.id).limit(limit)).all()]
+    out: list[tuple[int, int | None, str]] = []
+    fds: dict[str, int] = {}
+    try:
+        for sid, step, file, offset, length in spans:
+            fd = fds.get(file)
+            if fd is None:
+                try:
+                    fd = fds[file] = os.open(file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                except OSError:
+                    out.append((sid, step, f"[shipway] log file {Path(file).name} is missing\n"))
+                    continue
+            out.append((sid, step, os.pread(fd, length, offset).decode("utf-8", "replace")))
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return out

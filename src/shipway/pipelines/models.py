@@ -1,10 +1,10 @@
-"""SQL tables of the pipelines part: runs, stages, steps, log chunks, approvals."""
+"""SQL tables of the pipelines part: runs, stages, steps, log spans (and legacy log chunks), approvals."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, Index)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, Index)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipway.core.store import Base, utcnow
@@ -81,6 +81,21 @@ class LogChunk(Base):
     run_id: Mapped[int] = mapped_column(Integer, index=True)
     step_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     text: Mapped[str] = mapped_column(Text)
+
+
+class LogSpan(Base):
+    """Index of a run's log file: ``length`` masked bytes at ``offset`` of ``file`` are output of ``step_id``
+    (``None``: shipway's own run-level lines). The bytes live in an append-only file per run
+    (``<data_dir>/pipelines/logs/<run id>.log``), not in SQL: storing 100 MB of output costs a file append
+    instead of 100 MB through the database. Rows of runs logged before this table are in ``LogChunk``."""
+
+    __tablename__ = "pipeline_log_spans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # global order: SSE resumes after an id
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    step_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    file: Mapped[str] = mapped_column(String(1000))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(Integer)
 
 
 class ApprovalRow(Base):

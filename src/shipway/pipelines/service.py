@@ -80,6 +80,11 @@ class PipelineService:
         except Exception:  # noqa: BLE001 - a notification never breaks a run
             log.exception("notify %s %s failed", project, event)
 
+    @property
+    def log_dir(self) -> Path:
+        """Where runs' log files are (``<data_dir>/pipelines/logs/<run id>.log``; indexed in SQL)."""
+        return self.ctx.data_path / "pipelines" / "logs"
+
     def workspace(self, run_id: int) -> Path:
         return self.ctx.data_path / "pipelines" / "workspaces" / str(run_id)
 

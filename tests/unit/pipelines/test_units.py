@@ -160,8 +160,11 @@ class _Journal:
     def __init__(self) -> None:
         self.text = ""
 
-    def chunk(self, step_id, text, op=None):
-        self.text += text
+    def chunk(self, step_id, data, op=None):
+        self.text += data.decode("utf-8")  # whole UTF-8 characters only: this would raise otherwise
+
+    def step(self, step_id, **values):
+        pass
 
     def op(self, fn):
         pass
@@ -198,3 +201,30 @@ def test_byte_masker_multiline_and_split_secrets_in_bytes():
         out = b"".join(m.write(data[i:i + piece]) for i in range(0, len(data), piece)) + m.close()
         assert b"AAAABBBB" not in out and b"EEEEFFFF" not in out and b"BEGIN KEY" not in out
         assert out.startswith(b"a ***") and out.endswith(b" c ***\n")
+
+
+def test_log_file_index_resume_and_legacy_chunks(unit_ctx, tmp_path):
+    from shipway.pipelines import models
+    from shipway.pipelines.logs import Journal, LogBroker, LogWriter, read_chunks
+    store = unit_ctx.store
+    j = Journal(store, LogBroker(), 7, tmp_path / "logs")
+    w1 = LogWriter(store, None, 7, 1, ["s3cret-x"], journal=j, limit=0)
+    w1.write_bytes("héllo s3cret-x\n".encode())
+    w1.close()
+    w2 = LogWriter(store, None, 7, 2, [], journal=j, limit=0)
+    w2.write_bytes(b"second\n")
+    w2.close()
+    assert read_chunks(store, 7) == []  # nothing indexed before the flush: readers only see what SQL holds
+    j.close()
+    chunks = read_chunks(store, 7)
+    assert [(c[1], c[2]) for c in chunks] == [(1, "héllo ***\n"), (2, "second\n")]
+    assert read_chunks(store, 7, after=chunks[0][0]) == [chunks[1]]
+    assert read_chunks(store, 7, step_id=2) == [chunks[1]]
+    assert (tmp_path / "logs" / "7.log").read_bytes() == "héllo ***\nsecond\n".encode()
+    again = Journal(store, None, 7, tmp_path / "logs")  # resumed after an approval / a restart: appends
+    again.chunk(None, b"resumed\n")
+    again.close()
+    assert read_chunks(store, 7)[-1][1:] == (None, "resumed\n")
+    with store.session() as s:  # a run logged before log files existed
+        s.add(models.LogChunk(run_id=8, step_id=None, text="old line\n"))
+    assert [c[2] for c in read_chunks(store, 8)] == ["old line\n"]
