@@ -169,7 +169,7 @@ def _pump(out, writer: LogWriter) -> None:
                 return _drain(out, writer)
         return None
     fd = out.fileno()
-    buf = memoryview(bytearray(READ_SIZE))
+    buf = _buffer()
     filled = 0
     while True:
         n = readinto(buf[filled:])
@@ -186,6 +186,17 @@ def _pump(out, writer: LogWriter) -> None:
     return None
 
 
+_local = threading.local()
+
+
+def _buffer() -> memoryview:
+    """This thread's read buffer (the writer copies what it keeps, so one buffer per thread is reused)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(READ_SIZE))
+    return buf
+
+
 def _readable(fd: int) -> bool:
     try:
         return bool(select.select([fd], [], [], 0)[0])
@@ -194,7 +205,7 @@ def _readable(fd: int) -> bool:
 
 
 def _drain(out, writer: LogWriter) -> None:
-    scratch = memoryview(bytearray(READ_SIZE))
+    scratch = _buffer()
     readinto = getattr(out, "readinto", None)
     total = 0
     while True:

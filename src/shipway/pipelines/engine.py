@@ -37,6 +37,7 @@ class RunContext:
                  ctl: Control, base_url: str, journal: Journal) -> None:
         self.row, self.pipeline, self.workspace, self.ctl = row, pipeline, workspace, ctl
         self.journal = journal  # the run's write-behind of log chunks and step records
+        self._root: Path | None = None
         self.project_secrets = secrets
         ev = row.event or {}
         params = dict(row.params or {})
@@ -49,6 +50,13 @@ class RunContext:
         self.secret_values: list[str] = [v for v in secrets.values() if v]
         self.failed = False
         self.lock = threading.Lock()
+
+    @property
+    def workspace_root(self) -> Path:
+        """The workspace, resolved (symlinks) once: the base of every step's working directory."""
+        if self._root is None:
+            self._root = self.workspace.resolve()
+        return self._root
 
     @property
     def values(self) -> dict[str, Any]:

@@ -190,12 +190,13 @@ class StageRunner:
         w.start(status="running", started_at=utcnow())
         image = step.get("image") or default_image
         try:
-            workdir_path = source.inside(rc.workspace, step.get("workdir") or ".")
+            root = rc.workspace_root  # resolved once per run
+            workdir_path = source.inside(root, step["workdir"]) if step.get("workdir") else root
         except ValueError as e:
             w.line(str(e))
             w.close(status="failed", finished_at=utcnow())
             return "failed"
-        workdir = str(workdir_path.relative_to(rc.workspace.resolve())) if workdir_path != rc.workspace.resolve() else ""
+        workdir = str(workdir_path.relative_to(root)) if workdir_path != root else ""
         out = commands.Outcome("failed")
         attempts = 0
         for attempt in range(1 + int(step.get("retry") or 0)):
