@@ -82,7 +82,7 @@ def shipway_round(sw: Shipway, clone: Path, n: int) -> tuple[float, str]:
     repo.index.add(["CHANGES.md"])
     repo.index.commit(f"bench round {n}")
     before = sw.latest_run("hello-service")
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     repo.git.push("origin", "main")
     run = wait_for(lambda: (r := sw.latest_run("hello-service")) and (before is None or r["id"] != before["id"]) and r,
                    30, interval=0.02, message="the run")
@@ -94,19 +94,27 @@ def shipway_round(sw: Shipway, clone: Path, n: int) -> tuple[float, str]:
     final = wait_for(lambda: (r := sw.run(run["id"]))["status"] in ("succeeded", "failed", "aborted") and r, 300,
                      interval=0.05, message="the run to finish")
     assert final["status"] == "succeeded", final
+    seen_wall = time.time()
     elapsed = time.monotonic() - t0 - waited
     stages = sw.run(run["id"]).get("stages") or []
-    first = final.get("created_at")
+    # Where the time outside the stages goes: push → run queued (git hook + webhook), queued → started,
+    # the gaps between stages, and the run's end → this script seeing it (its 50 ms polling).
+    between = sum(max(_ts(b["started_at"]) - _ts(a["finished_at"]), 0.0) for a, b in zip(stages, stages[1:])
+                  if a.get("finished_at") and b.get("started_at"))
     breakdown = (", ".join(f"{st['name']} {st['duration'] or 0:.2f}" for st in stages)
-                 + f"  (queued→start {_gap(first, final.get('started_at')):.2f} s)")
+                 + f"; outside stages: push→queued {_ts(final['created_at']) - t0_wall:.2f},"
+                 f" queued→started {_ts(final['started_at']) - _ts(final['created_at']):.2f},"
+                 f" between stages {between:.2f}, end→seen {seen_wall - _ts(final['finished_at']):.2f}")
     return elapsed, breakdown
 
 
-def _gap(a: str | None, b: str | None) -> float:
-    from datetime import datetime
-    if not a or not b:
+def _ts(iso: str | None) -> float:
+    """Epoch seconds of a timestamp of the runs API (naive ISO times are UTC)."""
+    from datetime import datetime, timezone
+    if not iso:
         return 0.0
-    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+    t = datetime.fromisoformat(iso)
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def pod_shipway_url(docker_client) -> str:

@@ -46,13 +46,18 @@ def sync_replicaset(res, ns: str, name: str) -> float | None:
         for _ in range(-diff):
             _create_pod(res, rs)
     elif diff > 0:
-        for p in sorted(active, key=_delete_rank)[:diff]:
+        doomed = sorted(active, key=_delete_rank)[:diff]
+        for p in doomed:
             try:
                 res.delete(POD, ns, p["metadata"]["name"])
                 res.events.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}",
                                   "replicaset-controller")
             except NotFound:
                 pass
+        # They now carry a deletionTimestamp (or are gone): the status below no longer counts them, as the
+        # next sync would not — one status write and one Deployment sync earlier (a rollout ends sooner).
+        gone = {p["metadata"]["name"] for p in doomed}
+        active = [p for p in active if p["metadata"]["name"] not in gone]
     # Failed pods of an RS are replaced (above) and removed here.
     for p in pods:
         if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp"):
@@ -62,8 +67,7 @@ def sync_replicaset(res, ns: str, name: str) -> float | None:
                 pass
     now = time.time()
     mrs = rs["spec"].get("minReadySeconds", 0)
-    counted = [p for p in pods if _active(p)] if diff >= 0 else active
-    status = {"replicas": len(active) if diff >= 0 else len(counted),
+    status = {"replicas": len(active),
               "fullyLabeledReplicas": len(active),
               "readyReplicas": sum(1 for p in active if pod_ready(p)),
               "availableReplicas": sum(1 for p in active if pod_available(p, mrs, now)),
