@@ -228,3 +228,51 @@ def test_log_file_index_resume_and_legacy_chunks(unit_ctx, tmp_path):
     with store.session() as s:  # a run logged before log files existed
         s.add(models.LogChunk(run_id=8, step_id=None, text="old line\n"))
     assert [c[2] for c in read_chunks(store, 8)] == ["old line\n"]
+
+
+GEVENT_SCRIPT = r'''
+from gevent import monkey; monkey.patch_all()
+import json, pathlib, sys
+import gevent
+from shipway.pipelines import commands
+from shipway.pipelines.logs import LogWriter
+
+class J:  # a journal that keeps what it is given
+    def __init__(self): self.data = b""
+    def chunk(self, step_id, data, op=None): self.data += bytes(data)
+    def op(self, fn): pass
+    def step(self, step_id, **values): pass
+    def flush_if_due(self): pass
+    def flush(self, extra=None): pass
+
+ticks = []
+ticker = gevent.spawn(lambda: [ticks.append(1) or gevent.sleep(0.01) for _ in range(30)])
+out = {}
+for limit in (0, 1000):
+    j = J()
+    w = LogWriter(None, None, 1, 1, ["SECRETXYZ"], journal=j, limit=limit)
+    res = commands.run_host(["sh", "-c", "for i in 1 2 3; do echo line $i SECRETXYZ; sleep 0.05; done; "
+                             "yes abc | head -c 300000"], cwd=pathlib.Path("."), env={"PATH": "/usr/bin:/bin"},
+                            writer=w, ctl=commands.Control(), deadline=None)
+    w.close()
+    out[limit] = {"status": res.status, "size": len(j.data), "head": j.data[:33].decode(),
+                  "secret": b"SECRETXYZ" in j.data, "discarded": w.discarded}
+out["ticks"] = len(ticks)
+print(json.dumps(out))
+'''
+
+
+def test_host_steps_under_gevent_monkey_patching(tmp_path):
+    """`shipway serve` runs monkey-patched: the pump (readinto + select) must be cooperative there too."""
+    import json
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    full, capped = out["0"], out["1000"]
+    assert full["status"] == "succeeded" and full["head"] == "line 1 ***\nline 2 ***\nline 3 ***\n"
+    assert full["size"] == 33 + 300000 and not full["secret"]
+    assert capped["status"] == "succeeded" and capped["size"] < 1300 and capped["discarded"] > 290000
+    assert out["ticks"] >= 10  # other greenlets ran while the steps were read
