@@ -4,7 +4,8 @@ shipway: `git push` → webhook → fetch, test (in a container), build, push, d
 update, readiness), approve (decided by this script through the API the moment it waits; the waiting
 time is subtracted), deploy to prod → prod Deployment available. Measured from the push to prod ready.
 
-Reference: a bash script doing the same work by hand: git clone, run the tests in a container,
+Reference: the developer pushes to a plain bare repository (no hook) and runs a bash script doing the
+same work by hand, timed from the start of the push as ours is: git clone, run the tests in a container,
 docker build, docker push, then replace 2 staging + 2 prod containers and wait until each answers
 /readyz (the app's readiness, which needs its config from shipway, as in the pipeline). Like our pods,
 its containers are on the project bridge with their port published on 127.0.0.1 (the project's rule
@@ -50,7 +51,7 @@ set -euo pipefail
 mark() { echo "@@ $1 $(date +%s.%N)" >&2; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mark start
-git clone -q --depth 1 "$REPO" "$work/src"
+git clone -q --depth 1 --branch main "$REPO" "$work/src"
 mark fetch
 docker run --rm -v "$work/src:/workspace" -w /workspace shipway/python:3.11 \
   python3 -m unittest discover -s tests -q 2>/dev/null
@@ -126,15 +127,26 @@ def pod_shipway_url(docker_client) -> str:
     raise RuntimeError("no running pod of the bench to read SHIPWAY_URL from")
 
 
-def script_round(env: dict[str, str], n: int) -> tuple[float, str]:
+def script_round(env: dict[str, str], clone: Path, n: int) -> tuple[float, str]:
+    """The developer pushes (to a plain bare repository: no hook) and runs the script; timed like ours,
+    from the start of the push."""
+    repo = git.Repo(clone)
+    (clone / "CHANGES.md").write_text(f"script round {n}\n")
+    repo.index.add(["CHANGES.md"])
+    repo.index.commit(f"bench script round {n}")
     # A version of its own: the pipeline builds APP_VERSION=<run number>, and reusing one of those would
     # let the script's build hit the layer cache of the pipeline's build (an unfair head start).
     env = dict(env, VERSION=f"script-{n}", IMAGE=f"{env['REGISTRY']}/bench-hello:{n}")
     t0 = time.monotonic()
-    out = subprocess.run(["bash", "-c", SCRIPT], env=env, check=True, timeout=300, capture_output=True, text=True)
+    repo.git.push("plain", "HEAD:main")
+    pushed = time.monotonic()
+    out = subprocess.run(["bash", "-c", SCRIPT], env=env, timeout=300, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the reference script failed ({out.returncode}):\n{out.stderr[-3000:]}")
     elapsed = time.monotonic() - t0
     marks = [(ln.split()[1], float(ln.split()[2])) for ln in out.stderr.splitlines() if ln.startswith("@@ ")]
-    parts = [f"{name} {t - marks[i - 1][1]:.2f}" for i, (name, t) in enumerate(marks) if i]
+    parts = [f"git push {pushed - t0:.2f}"] + [f"{name} {t - marks[i - 1][1]:.2f}"
+                                              for i, (name, t) in enumerate(marks) if i]
     return elapsed, ", ".join(parts)
 
 
@@ -157,20 +169,24 @@ def main() -> None:
             cw.set_value("user", "name", "bench")
             cw.set_value("user", "email", "bench@example.test")
         token = sw.api("POST", "/api/v1/tokens", json={"name": "bench-config"}).json()["token"]
-        env = {"REPO": bare.as_uri(), "LABEL": LABEL, "REGISTRY": server.registry_address(),
+        plain = tmp / "plain.git"  # the script's repository: the same code, no hook
+        git.Repo.init(plain, bare=True, initial_branch="main")
+        repo.create_remote("plain", plain.as_uri())
+        repo.git.push("plain", "HEAD:main")
+        env = {"REPO": plain.as_uri(), "LABEL": LABEL, "REGISTRY": server.registry_address(),
                "NETWORK": "shipway-orchestrator", "CONFIG_TOKEN": token, "PATH": "/usr/local/bin:/usr/bin:/bin"}
         # Warm-up, not counted: the first push of each side uploads the base image's layers to the fresh
         # registry (seconds), and the first deploy creates the Deployment rather than rolling it.
         shipway_round(sw, clone, 0)
         env["POD_SHIPWAY_URL"] = pod_shipway_url(docker_client)
-        script_round(env, 0)
+        script_round(env, clone, 0)
         print("warm-up round done (not counted)", flush=True)
         ours, ref = [], []
         for n in range(1, args.rounds + 1):
             t, why = shipway_round(sw, clone, n)
             ours.append(t)
             print(f"round {n}: shipway {t:.2f} s   [{why}]", flush=True)
-            t, why = script_round(env, n)
+            t, why = script_round(env, clone, n)
             ref.append(t)
             print(f"         script  {t:.2f} s   [{why}]", flush=True)
         m_ours, m_ref = statistics.median(ours), statistics.median(ref)
