@@ -160,8 +160,8 @@ class HealthKeeper:
     def _near_deadline(self, key: str, inst: dict, now: float) -> bool:
         """Whether the beat record of a heartbeat instance must be read to judge it.
 
-        Beats only move forward: a known beat (or the registration time, which the first beat record
-        is written with) recent enough cannot have expired, so an instance's beat record is read
+        Beats only move forward: a known beat (or the registration time, which counts as the first
+        beat) recent enough cannot have expired, so an instance's beat record is read
         about once per timeout, not once per tick — thousands of beating instances stay cheap.
         """
         _, unhealthy_after, delete_after = model.beat_timing(inst)
@@ -173,7 +173,9 @@ class HealthKeeper:
 
     def _expire(self, ns: str, group: str, svc: str, inst: dict, now: float, beat: float | None) -> None:
         iid = inst["instanceId"]
-        last = beat or float(inst.get("registeredAt") or now)
+        # The registration counts as the first beat (no beat record is written with it), and a beat
+        # record older than the registration is a leftover of an earlier incarnation.
+        last = max(beat or 0.0, float(inst.get("registeredAt") or 0.0)) or now
         self._beats[f"{ns}/{iid}"] = last
         if self._grace_from is not None:
             last = max(last, self._grace_from)

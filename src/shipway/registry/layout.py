@@ -122,20 +122,16 @@ def commit(txn) -> None:
         raise (real or errors)[0]
 
 
-def create(zk: KazooClient, key: Key, inst: dict, *, ephemeral: bool, beat: bytes | None = None) -> str:
-    """Create the record and its host znode (and the ``beat`` record, if given) in one transaction.
+def create(zk: KazooClient, key: Key, inst: dict, *, ephemeral: bool) -> str:
+    """Create the record and its host znode in one transaction; returns the host name.
 
-    Returns the host name. Raises NodeExistsError when the record (or the beat record) exists.
-    Creates the parents on first use.
+    Raises NodeExistsError when the record exists. Creates the parents on first use.
     """
     name = encode(inst)
-    iid = inst["instanceId"]
     for attempt in (1, 2):
         txn = zk.transaction()
-        txn.create(paths.instance(*key, iid), dump(inst), ephemeral=ephemeral)
+        txn.create(paths.instance(*key, inst["instanceId"]), dump(inst), ephemeral=ephemeral)
         txn.create(paths.host(*key, name), b"", ephemeral=ephemeral)
-        if beat is not None:
-            txn.create(paths.beat(*key, iid), beat)
         try:
             commit(txn)
             return name
@@ -144,8 +140,6 @@ def create(zk: KazooClient, key: Key, inst: dict, *, ephemeral: bool, beat: byte
                 raise
             zk.ensure_path(paths.instances(*key))
             zk.ensure_path(paths.hosts(*key))
-            if beat is not None:
-                zk.ensure_path(paths.beats(*key))
     return name
 
 

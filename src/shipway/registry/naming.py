@@ -113,23 +113,20 @@ class NamingService:
                                    source=source)
         key, iid = (namespace, group, service), inst["instanceId"]
         zk = self.zk
-        # A heartbeat instance's first beat record is created in the same transaction (one round
-        # trip for Nacos's default registration); a leftover beat record is refreshed instead.
-        beat = str(time.time()).encode() if ephemeral else None
+        # A new heartbeat instance needs no beat record yet: its registration time (in the record)
+        # counts as its first beat (see HealthKeeper), so Nacos's default registration is one round
+        # trip. The first beat creates the beat record.
         for _ in range(20):
             try:
-                self._call(layout.create, zk, key, inst, ephemeral=False, beat=beat)
+                self._call(layout.create, zk, key, inst, ephemeral=False)
                 break
             except NodeExistsError:
                 pass
             try:
                 old, stat, names = self._call(layout.read, zk, key, iid)
             except NoNodeError:
-                if beat is not None:  # the beat record was in the way, not the instance
-                    self._touch_beat(namespace, group, service, iid)
-                    beat = None
-                continue  # (or it was deregistered meanwhile): create it
-            if ephemeral:
+                continue  # deregistered meanwhile: create it
+            if ephemeral:  # registering again is a sign of life too
                 self._touch_beat(namespace, group, service, iid)
             if stat.ephemeralOwner:
                 raise Conflict(f"instance {iid} is registered by a live SDK session",

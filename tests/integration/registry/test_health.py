@@ -117,7 +117,7 @@ def test_sweep_reads_a_beat_record_only_near_its_deadline(ctx, naming, monkeypat
     now = time.time()
     k.sweep(now)
     k.sweep(now + 5)
-    assert reads == []  # just registered (the first beat is written with the registration)
+    assert reads == []  # just registered: the registration counts as the first beat
     k.sweep(now + 16)  # past the 15 s deadline counted from the registration: read them, in one go
     assert len(reads) == 5
     assert all(not i["healthy"] for i in naming.list_instances("many"))

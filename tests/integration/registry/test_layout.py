@@ -73,17 +73,21 @@ def test_http_instances_change_their_host_znode_in_one_transaction(naming):
     assert _hosts(naming, "tx") == [] and naming.list_instances("tx") == []
 
 
-def test_heartbeat_registration_writes_its_beat_record_in_the_same_transaction(naming):
+def test_heartbeat_registration_is_one_transaction_and_counts_as_the_first_beat(ctx, naming):
+    """No beat record is written with the registration; a leftover one cannot expire the new instance."""
+    import time
+    from shipway.registry.health import HealthKeeper
     iid = "10.0.6.5#80#DEFAULT#DEFAULT_GROUP@@hb"
+    naming.zk.create(paths.beat(*KEY, "hb", iid), b"1.0", makepath=True)  # left by an earlier incarnation
     naming.register_instance("hb", "10.0.6.5", 80, ephemeral=True)
-    first = naming.last_beat(*KEY, "hb", iid)
-    assert first is not None and len(_hosts(naming, "hb")) == 1
-    naming.deregister_instance("hb", "10.0.6.5", 80)
-    assert naming.last_beat(*KEY, "hb", iid) is None
-    # a beat record left behind (deregistered elsewhere, crash between the writes) does not block
-    naming.zk.create(paths.beat(*KEY, "hb", iid), b"1.0", makepath=True)
-    naming.register_instance("hb", "10.0.6.5", 80, ephemeral=True)
-    assert naming.last_beat(*KEY, "hb", iid) > 1.0 and len(naming.list_instances("hb")) == 1
+    assert len(_hosts(naming, "hb")) == 1
+    keeper = HealthKeeper(ctx, naming)
+    keeper.sweep(time.time() + 10)  # 10 s after registering: still within the 15 s timeout
+    assert naming.list_instances("hb")[0]["healthy"]
+    keeper.sweep(time.time() + 16)
+    assert not naming.list_instances("hb")[0]["healthy"]
+    naming.beat("public", "DEFAULT_GROUP", "hb", "10.0.6.5", 80)  # the first beat writes the record
+    assert naming.last_beat(*KEY, "hb", iid) > 1.0 and naming.list_instances("hb")[0]["healthy"]
 
 
 def test_records_of_the_older_layout_get_their_host_znode(naming):
