@@ -1,15 +1,16 @@
 """Nacos long polling at scale: 1,000 held ``/nacos/v1/cs/configs/listener`` requests, answered by one publish.
 
 Starts a real ``shipway serve`` (gevent; own data dir under /tmp, own local ZooKeeper; stopped at the
-end). A gevent client process opens ``--listeners`` Nacos-protocol long polls (form-encoded
-``Listening-Configs``, ``Long-Pulling-Timeout: 30000``) on one config; while they are held the bench
+end). Two gevent client processes open ``--listeners`` Nacos-protocol long polls (form-encoded
+``Listening-Configs``, ``Long-Pulling-Timeout: 30000``; kept-alive connections as Nacos clients use, or
+``Connection: close`` with ``--connection-close``) on one config; while they are held the bench
 measures plain ``GET /nacos/v1/cs/configs`` latency and the server's RSS, then publishes through the REST
 API and measures publish → answer for every listener (one system-wide monotonic clock).
 
 Reference, same run: the same GET latency with no listener held. Targets: publish → answer p99 ≤ 200 ms,
 GET p99 < 50 ms while held.
 
-    .venv/bin/python bench/config_longpoll.py [--listeners 1000]
+    .venv/bin/python bench/config_longpoll.py [--listeners 1000] [--connection-close]
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATA_ID = "bench.lp"
 
 
-def listeners(url: str, token: str, n: int, md5: str) -> None:
-    """``n`` held listeners on raw gevent sockets (a light client, so the client side does not queue)."""
+def listeners(url: str, token: str, n: int, md5: str, close: bool) -> None:
+    """``n`` held listeners on raw gevent sockets (a light client, so the client side does not queue).
+
+    Kept-alive connections, as Nacos clients (HttpURLConnection, Apache HttpClient) use: the answer is
+    read by its ``Content-Length``; with ``close`` each request says ``Connection: close`` and is read to
+    the end of the stream (the server then also closes a socket per answer)."""
     from gevent import monkey
     monkey.patch_all()
     import socket
@@ -41,9 +46,10 @@ def listeners(url: str, token: str, n: int, md5: str) -> None:
     body = urllib.parse.urlencode({"Listening-Configs": f"{DATA_ID}\x02DEFAULT_GROUP\x02{md5}\x01"}).encode()
     request = (f"POST /nacos/v1/cs/configs/listener?accessToken={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                "Content-Type: application/x-www-form-urlencoded\r\nLong-Pulling-Timeout: 30000\r\n"
-               f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+               f"Connection: {'close' if close else 'keep-alive'}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     answers: list[tuple[float, str, int]] = []
     sent = [0]
+    kept: list = []
 
     def one():
         try:
@@ -56,12 +62,18 @@ def listeners(url: str, token: str, n: int, md5: str) -> None:
                 if not chunk:
                     break
                 data += chunk
-            s.close()
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                if sep and not close:
+                    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")]
+                    if length and len(rest) >= length[0]:
+                        break
+            now = time.monotonic()
+            kept.append(s)
         except OSError as e:
             sent[0] += 1
             answers.append((time.monotonic(), repr(e), -1))
             return
-        now = time.monotonic()
         head, _, payload = data.partition(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1]) if head else -1
         answers.append((now, payload.decode(errors="replace").strip(), status))
@@ -77,6 +89,8 @@ def listeners(url: str, token: str, n: int, md5: str) -> None:
     print("READY", flush=True)
     cpu0 = time.process_time()
     gevent.joinall(greenlets, timeout=60)
+    for s in kept:
+        s.close()
     print(json.dumps({"answers": answers, "cpu_ms": (time.process_time() - cpu0) * 1000}), flush=True)
 
 
@@ -105,9 +119,11 @@ def main() -> None:
     ap.add_argument("--md5")
     ap.add_argument("--listeners", type=int, default=1000)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--connection-close", action="store_true",
+                    help="listeners send 'Connection: close' (default: kept-alive, as Nacos clients)")
     args = ap.parse_args()
     if args.child:
-        listeners(args.url, args.token, args.listeners, args.md5)
+        listeners(args.url, args.token, args.listeners, args.md5, args.connection_close)
         return
     import requests
 
@@ -130,7 +146,9 @@ def main() -> None:
         # Two client processes, so that reading 1,000 answers on the client side does not queue.
         per = [args.listeners // args.procs + (1 if i < args.listeners % args.procs else 0) for i in range(args.procs)]
         children = [subprocess.Popen([sys.executable, __file__, "--child", "--url", serve.url, "--token", serve.token,
-                                      "--md5", md5, "--listeners", str(n)], stdout=subprocess.PIPE, text=True)
+                                      "--md5", md5, "--listeners", str(n)]
+                                     + (["--connection-close"] if args.connection_close else []),
+                                     stdout=subprocess.PIPE, text=True)
                     for n in per]
         for child in children:
             assert child.stdout.readline().strip() == "READY"
@@ -163,7 +181,8 @@ def main() -> None:
             if status != 200:
                 print("  error example:", status, body[:200])
                 break
-        print(f"{args.listeners} Nacos long-poll listeners held on one config")
+        print(f"{args.listeners} Nacos long-poll listeners held on one config "
+              f"({'Connection: close' if args.connection_close else 'kept-alive connections'})")
         print(f"  publish → listener answered: {summary(lat)}  (answered early {early}, empty {empty}, "
               f"errors {errors}, missing {args.listeners - len(answers)})  target p99 ≤ 200 ms")
         print(f"  the publish (PUT) itself took {put_ms:.1f} ms; CPU used from the publish to the last answer: "

@@ -224,6 +224,7 @@ def main() -> None:
             sdk_starts[v] = t0
             time.sleep(args.gap)
         time.sleep(1.5)
+        raw_call_ms = list(pub.raw_ms)  # the side-by-side raw sets only
         floor, floor_missed, floor_final = collect(*floor_w, floor_starts, args.watches)
         ours, missed, missed_final = collect(*sdk_w, sdk_starts, args.watches)
         raw = None
@@ -246,8 +247,9 @@ def main() -> None:
         print(f"  shipway SDK (REST publish → callback):                 {summary(ours)}  missed {missed}, "
               f"missed final {missed_final}")
         print(f"  the REST publish call itself (PUT round trip):          {summary(pub.call_ms)}")
-        print(f"  the raw kazoo set call itself:                          {summary(pub.raw_ms)}")
-        print(f"  p99 ratio ours/floor = {pct(ours, 99) / pct(floor, 99):.2f} (target ≤ 1.5); "
+        print(f"  the raw kazoo set call itself:                          {summary(raw_call_ms)}")
+        print(f"  p50 ratio ours/floor = {pct(ours, 50) / pct(floor, 50):.2f}; "
+              f"p99 ratio ours/floor = {pct(ours, 99) / pct(floor, 99):.2f} (target ≤ 1.5); "
               f"ours p99 {pct(ours, 99):.1f} ms (target ≤ 100 ms)")
 
 
