@@ -79,7 +79,7 @@ class Executor:
             self.svc.queue.wait(RECONCILE_SECONDS / 2)
 
     def active(self) -> int:
-        for rid in [r for r, t in self._threads.items() if not t.is_alive()]:
+        for rid in [r for r, t in list(self._threads.items()) if not t.is_alive()]:
             self._threads.pop(rid, None)
         return len(self._threads)
 
@@ -106,6 +106,8 @@ class Executor:
             finally:
                 RUNNING.dec()
                 self.svc.controls.pop(run_id, None)
+                self._threads.pop(run_id, None)  # the slot is free now (the thread still ends its finally)
+                self.svc.queue.wake()  # take the next queued run now, not at the next tick
 
         t = threading.Thread(target=body, daemon=True, name=f"run-{run_id}")
         t.start()

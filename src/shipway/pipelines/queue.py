@@ -39,13 +39,14 @@ class MemoryRunQueue:
         self._items: dict[str, int] = {}
         self._seq = 0
         self._cond = threading.Condition()
+        self._event = threading.Event()  # like ZkRunQueue: a put while the executor is busy is not lost
         self._alive: set[str] = set()
 
     def put(self, run_id: int) -> None:
         with self._cond:
             self._seq += 1
             self._items[f"run-{self._seq:010d}"] = run_id
-            self._cond.notify_all()
+        self._event.set()
 
     def items(self) -> list[tuple[str, int]]:
         with self._cond:
@@ -56,12 +57,11 @@ class MemoryRunQueue:
             self._items.pop(item, None)
 
     def wait(self, timeout: float) -> None:
-        with self._cond:
-            self._cond.wait(timeout)
+        self._event.wait(timeout)
+        self._event.clear()
 
     def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
+        self._event.set()
 
     def register_executor(self, executor_id: str) -> None:
         self._alive.add(executor_id)
