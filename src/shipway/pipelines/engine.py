@@ -223,7 +223,7 @@ class Engine:
             with self.store.session() as s:
                 s.execute(update(RunRow).where(RunRow.id == run_id).values(pipeline=pipeline, event=event,
                                                                          params=row.params))
-            row = runs.get_row(self.store, run_id)
+            row.pipeline, row.event = pipeline, event  # the detached row, as stored (no re-read)
             cron = getattr(self.svc, "cron", None)
             if cron is not None and not (row.event or {}).get("tag"):
                 try:
