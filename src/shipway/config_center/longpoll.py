@@ -30,7 +30,7 @@ Key = tuple[str, str, str]  # (namespace, group, dataId)
 WORD_SEP = "\x02"
 LINE_SEP = "\x01"
 MAX_KEYS = 3000  # Nacos clients send at most 3,000 keys per listener request
-WAKE_BATCH = 50  # listeners woken between two yields of a fan-out
+WAKE_BATCH = 20  # listeners woken between two yields of a fan-out (a GET waits for at most one batch)
 MAX_WATCHED = 100_000  # distinct configs the hub watches (2 ZooKeeper watches each) before it refuses more
 
 
