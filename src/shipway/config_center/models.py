@@ -1,8 +1,9 @@
 """SQL tables of the config center: history (every version), the current-state index, audit, namespaces.
 
 ZooKeeper holds the *current* value of each config (see :mod:`shipway.config_center.paths`); these tables
-hold what must be kept and queried. A history row is written ``pending`` before the ZooKeeper write and
-marked ``committed`` after it (see :mod:`shipway.config_center.service` for the durability protocol).
+hold what must be kept and queried. A publish writes its history row ``committed`` right after its
+ZooKeeper write; ``pending`` rows are deletions in flight and writes whose outcome is unknown (see
+:mod:`shipway.config_center.service` for the durability protocol).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from shipway.core.store import Base, utcnow
 class RowState(str, enum.Enum):
     """State of a history row in the two-step publish."""
 
-    PENDING = "pending"      # written to SQL, ZooKeeper write not confirmed yet
+    PENDING = "pending"      # ZooKeeper write not confirmed (a deletion in flight, or a write that lost its answer)
     COMMITTED = "committed"  # in ZooKeeper too: an acknowledged (or reconciled) version
     ABORTED = "aborted"      # the ZooKeeper write never happened: never visible, never acknowledged
 

@@ -260,11 +260,12 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                            "it was changed by someone else; read it again",
                            details={"casMd5": cas_md5, "md5": have})
 
-    # -- the SQL side of the protocol --------------------------------------------
+    # -- pending rows (deletions, interrupted writes) -------------------------------
     def _begin(self, key, op: Op, content: str, type_: str, desc: str, tags: list[str], author: str,
                source_ip: str, floor: int = 0) -> tuple[int, int]:
-        """Step 1: commit a pending row with the next version (above every row and above ``floor``, the
-        version ZooKeeper holds); returns ``(row id, version)``.
+        """Commit a pending row with the next version (above every row and above ``floor``, the version
+        ZooKeeper holds); returns ``(row id, version)``. Used by deletions (step 1 of their two-step form)
+        and to record a publish whose ZooKeeper write may or may not have landed.
 
         SQLAlchemy Core, not the ORM: this is the hot path of every publish.
         """
@@ -283,7 +284,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
 
     def _finish(self, row_id: int, state: RowState, *, key=None, value: Value | None = None, action: str = "",
                 author: str = "", source_ip: str = "", version: int = 0) -> None:
-        """Step 3: mark the row; for a commit also update the index and the audit log (one transaction)."""
+        """Decide a pending row; for a commit also update the index and the audit log (one transaction)."""
         with self.store.engine.begin() as conn:
             conn.execute(sql.MARK_ROW, {"row_id": row_id, "new_state": state.value})
             if state is RowState.COMMITTED:
