@@ -125,9 +125,11 @@ class Discovery(DiscoveryBase):
         if not reg.active or not self.zk.connected:
             return not reg.active
         me = self.zk.client_id[0]
+        inst = dict(reg.instance)  # what this attempt writes (update() may change reg.instance meanwhile)
         try:
-            layout.create(self.zk, reg.key, reg.instance, ephemeral=True)
-            self._confirmed(reg)
+            layout.create(self.zk, reg.key, inst, ephemeral=True)
+            reg.written = inst
+            self._confirmed(reg, version=0)
             return True
         except NodeExistsError:
             pass
@@ -136,14 +138,20 @@ class Discovery(DiscoveryBase):
         except NoNodeError:
             return False
         if stat.ephemeralOwner == me:
-            # Ours already: bring it up to date (an update(), or a change adopted from the record).
-            if current != reg.instance or names != [layout.encode(reg.instance)]:
+            # Ours already: bring it up to date (an update(), or a change made through the server,
+            # which is kept: see _merge_foreign).
+            if self._merge_foreign(reg, current):
+                inst = dict(reg.instance)
+            version = stat.version
+            if current != inst or names != [layout.encode(inst)]:
                 try:
-                    layout.replace(self.zk, reg.key, reg.instance, version=stat.version, old_names=names,
+                    layout.replace(self.zk, reg.key, inst, version=stat.version, old_names=names,
                                    ephemeral=True)
                 except (BadVersionError, NoNodeError):
                     return False
-            self._confirmed(reg)
+                version += 1
+            reg.written = inst
+            self._confirmed(reg, version)
             return True
         if stat.ephemeralOwner in self._own_sessions:
             # The race after expiry: our old session's nodes are still there. They are ours: replace them.
@@ -158,19 +166,30 @@ class Discovery(DiscoveryBase):
             log.warning("%s is held by %s; waiting for it to go", reg.instance_id, holder)
         return False
 
-    def _confirmed(self, reg: Registration) -> None:
+    def _confirmed(self, reg: Registration, version: int) -> None:
         reg.registered.set()
         reg.waiting = False
         # Watch our own record: a change made through the server (console, PATCH) is adopted and
-        # republished by us, so the host znode stays EPHEMERAL of this session. Not waited for.
-        self.zk.exists_async(reg.path, watch=self._on_own_record)
+        # republished by us, so the host znode stays EPHEMERAL of this session. Not waited for; if
+        # the record changed before the watch was set (its version is past ours), adopt at once.
+        path = reg.path
+
+        def armed(result) -> None:
+            try:
+                stat = result.get_nowait()
+            except Exception:  # noqa: BLE001 - gone or disconnected: a new session re-registers
+                return
+            if stat is not None and stat.version != version and not self._closed.is_set():
+                self._tasks.put(("adopt", path))
+
+        self.zk.exists_async(path, watch=self._on_own_record).rawlink(armed)
 
     def _on_own_record(self, event) -> None:
         if event.type == EventType.CHANGED and not self._closed.is_set():
             self._tasks.put(("adopt", event.path))
 
     def _adopt(self, path: str) -> None:
-        """Our record was changed by someone else: take its weight/enabled/healthy/metadata, republish."""
+        """Our record changed: if someone else changed it, keep their change and republish."""
         with self._regs_lock:
             reg = self._regs.get(path)
         if reg is None or not reg.active:
@@ -181,12 +200,26 @@ class Discovery(DiscoveryBase):
             return  # deregistered through the server: it stays so until this session is lost
         if stat.ephemeralOwner != self.zk.client_id[0]:
             return
-        record = layout.load(data)
-        changed = {k: record[k] for k in ("weight", "enabled", "healthy", "metadata")
-                   if k in record and record[k] != reg.instance.get(k)}
-        if changed:
-            reg.instance.update(changed)
+        if self._merge_foreign(reg, layout.load(data)):
             self._push(reg)
+
+    @staticmethod
+    def _merge_foreign(reg: Registration, record: dict) -> bool:
+        """Take into ``reg.instance`` the fields that someone else changed in our ``record``.
+
+        A field differing from what we last wrote was changed through the server (console, PATCH):
+        it wins. Our own writes (and local updates not written yet) are left alone.
+        """
+        written = reg.written
+        if written is None:  # not written by this registration yet (a new register() call): ours wins
+            return False
+        changed = {k: record[k] for k in ("weight", "enabled", "healthy", "metadata")
+                   if k in record and record[k] != written.get(k)}
+        if not changed:
+            return False
+        reg.instance.update(changed)
+        reg.written = {**written, **changed}
+        return True
 
     # -- session handling (the listener must not block) --------------------------------------
     def _on_state(self, state: str) -> None:

@@ -23,6 +23,7 @@ class Registration:
         self.active = True
         self.registered = threading.Event()
         self.waiting = False  # the id is held by someone else; we wait for it to go
+        self.written: dict | None = None  # the record this client last wrote (see Discovery._merge_foreign)
 
     @property
     def instance_id(self) -> str:

@@ -99,3 +99,18 @@ def test_records_of_the_older_layout_get_their_host_znode(naming):
     assert naming.repair(*KEY, "old") == 1
     assert naming.list_instances("old") == [inst]
     assert naming.repair(*KEY, "old") == 0
+
+
+def test_owner_updates_and_server_changes_both_survive(sdk, naming):
+    a, b = sdk(), sdk()
+    reg = a.register("both", "10.0.6.7", 80)
+    naming.update_instance(*KEY, "both", reg.instance_id, enabled=False)  # through the server
+    reg.update(weight=3)  # by the owner, possibly before it has seen the server's change
+    wait_for(lambda: [(i["enabled"], i["weight"]) for i in b.instances("both", healthy_only=False)]
+             == [(False, 3.0)], message="both changes in the subscriber's view")
+    assert naming.get_instance(*KEY, "both", reg.instance_id)["weight"] == 3.0
+    # registering the same instance again with new values: the new call wins
+    reg2 = a.register("both", "10.0.6.7", 80, weight=7)
+    wait_for(lambda: [(i["enabled"], i["weight"]) for i in b.instances("both", healthy_only=False)]
+             == [(True, 7.0)], message="the new registration's values")
+    assert reg2.instance["weight"] == 7.0 and len(_hosts(naming, "both")) == 1

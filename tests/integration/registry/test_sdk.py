@@ -209,3 +209,16 @@ def test_clean_exit_deregisters_at_once(sdk, zk_hosts):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_snapshot_is_written_shortly_after_a_change_without_closing(sdk, tmp_path):
+    """Snapshots are written by the worker (not before callbacks), soon after the change."""
+    import json
+    from pathlib import Path
+    a, b = sdk(), sdk(snapshot_dir=str(tmp_path / "later"))
+    b.subscribe("later", lambda insts: None)
+    a.register("later", "10.0.5.2", 85)
+    wait_for(lambda: len(b.instances("later")) == 1, message="cached")
+    snap = Path(tmp_path / "later" / "public" / "DEFAULT_GROUP@@later.json")
+    wait_for(lambda: snap.is_file() and len(json.loads(snap.read_text())["instances"]) == 1, timeout=5,
+             message="the snapshot written by the worker")

@@ -87,3 +87,20 @@ def test_http_mode_serves_the_snapshot_when_the_server_is_down(tmp_path):
         assert d.choose("svc")["instanceId"] == "a"
     finally:
         d.close()
+
+
+def test_publish_with_a_signature_compares_names_not_records(tmp_path):
+    """The ZooKeeper client passes the set of host znode names: equal sets mean no change, no callback."""
+    d = _Fake(snapshot_dir=str(tmp_path), first_load_timeout=0.01)
+    seen = []
+    d.subscribe("svc", seen.append)
+    key = d.key("svc")
+    d._publish(key, [_inst("b"), _inst("a")], 0.0, signature=frozenset({"a!w=1", "b!w=1"}))
+    d._publish(key, [_inst("a"), _inst("b")], 0.0, signature=frozenset({"a!w=1", "b!w=1"}))
+    assert [[i["instanceId"] for i in s] for s in seen] == [["a", "b"]]  # sorted, once
+    d._publish(key, [_inst("a", w=2), _inst("b")], 0.0, signature=frozenset({"a!w=2", "b!w=1"}))
+    assert len(seen) == 2 and seen[-1][0]["weight"] == 2
+    d._publish(key, [_inst("a", w=2), _inst("b")], 0.5, signature=frozenset({"a!w=2", "b!w=1"}))
+    assert len(seen) == 3  # the protect threshold changed
+    seen[-1].clear()  # a callback may do what it likes with its list
+    assert len(d.instances("svc", healthy_only=False)) == 2
