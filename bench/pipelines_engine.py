@@ -5,17 +5,23 @@
    20 container steps vs 20 `docker run --rm`;
 2. log throughput: a step printing 100 MB with masking on vs the same command to /dev/null, with the
    default per-step log_limit (4 MiB stored, the rest read and discarded) and without a limit.
-Run: .venv/bin/python bench/pipelines_engine.py [--no-docker]
+Run: .venv/bin/python bench/pipelines_engine.py [--no-docker] [--gevent]
+(--gevent: monkey-patched like `shipway serve`; gevent's Popen forks the whole process instead of vfork)
 """
 
 from __future__ import annotations
+
+import sys
+
+if "--gevent" in sys.argv:  # as under `shipway serve`: threads are greenlets, subprocess is gevent's
+    from gevent import monkey
+    monkey.patch_all()
 
 import datetime as dt
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from shipway.pipelines.logs import FLUSH_SECONDS, LogWriter
+from shipway.pipelines.spawn import Child
 
 READ_SIZE = 1 << 20
 HANDOFF = 512 << 10
@@ -119,12 +119,9 @@ WATCHDOG = Watchdog()
 
 def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWriter, ctl: Control,
              deadline: float | None) -> Outcome:
-    """Run ``argv`` on the host in its own process group."""
+    """Run ``argv`` on the host in its own process group (started on the vfork path, see :mod:`.spawn`)."""
     try:
-        # process_group instead of a preexec function keeps the vfork() fast path of subprocess;
-        # bufsize=0: each read is one read(2) of whatever the pipe holds.
-        proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, process_group=0, bufsize=0)
+        proc = Child(argv, cwd, env)
     except OSError as e:
         writer.line(f"cannot start {argv[0]!r}: {e.strerror}")
         return Outcome("failed", None, str(e))
@@ -141,7 +138,7 @@ def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWrit
         code = proc.wait()
     finally:
         WATCHDOG.done(watch)
-        proc.stdout.close()
+        proc.close()
     if watch.why:
         return Outcome(watch.why[0], code, "cancelled" if watch.why[0] == "aborted" else "timeout")
     return Outcome("succeeded" if code == 0 else "failed", code)

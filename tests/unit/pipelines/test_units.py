@@ -258,12 +258,23 @@ for limit in (0, 1000):
     out[limit] = {"status": res.status, "size": len(j.data), "head": j.data[:33].decode(),
                   "secret": b"SECRETXYZ" in j.data, "discarded": w.discarded}
 out["ticks"] = len(ticks)
+import time
+w = LogWriter(None, None, 1, 2, [], journal=J(), limit=0)
+out["exit3"] = commands.run_host(["sh", "-c", "exit 3"], cwd=pathlib.Path("."), env={"PATH": "/usr/bin:/bin"},
+                                 writer=w, ctl=commands.Control(), deadline=None).exit_code
+t0 = time.monotonic()
+res = commands.run_host(["sleep", "20"], cwd=pathlib.Path("."), env={"PATH": "/usr/bin:/bin"}, writer=w,
+                        ctl=commands.Control(), deadline=time.monotonic() + 0.3)
+out["timeout"] = [res.status, res.exit_code, round(time.monotonic() - t0, 1)]
+out["missing"] = commands.run_host(["/nonexistent/prog"], cwd=pathlib.Path("."), env={}, writer=w,
+                                   ctl=commands.Control(), deadline=None).status
 print(json.dumps(out))
 '''
 
 
 def test_host_steps_under_gevent_monkey_patching(tmp_path):
-    """`shipway serve` runs monkey-patched: the pump (readinto + select) must be cooperative there too."""
+    """`shipway serve` runs monkey-patched: spawning (vfork, not gevent's fork), the pump (readinto + select)
+    and waiting for the exit status must work and be cooperative there too."""
     import json
     import subprocess
     import sys
@@ -276,3 +287,7 @@ def test_host_steps_under_gevent_monkey_patching(tmp_path):
     assert full["size"] == 33 + 300000 and not full["secret"]
     assert capped["status"] == "succeeded" and capped["size"] < 1300 and capped["discarded"] > 290000
     assert out["ticks"] >= 10  # other greenlets ran while the steps were read
+    # the vfork path under gevent (spawn.py): exit codes, kills and exec failures come through
+    assert out["exit3"] == 3
+    assert out["timeout"][0] == "timed-out" and out["timeout"][1] == -9 and out["timeout"][2] < 5
+    assert out["missing"] == "failed"
