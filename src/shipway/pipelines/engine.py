@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from shipway.core.errors import ShipwayError, ValidationFailed
 from shipway.core.store import utcnow
@@ -150,13 +150,13 @@ class Engine:
         """Records of a stage's steps, in one transaction (with what the journal holds)."""
         out: list[int] = []
 
-        def rec(s) -> None:
+        def rec(s) -> None:  # Core executemany with RETURNING in parameter order: no ORM objects per step
             now = utcnow() if status == "running" else None
-            rows = [StepRow(run_id=rc.row.id, stage=stage, name=label[:200], position=first + i, status=status,
-                            started_at=now) for i, label in enumerate(labels)]
-            s.add_all(rows)
-            s.flush()
-            out.extend(r.id for r in rows)
+            ids = s.execute(insert(StepRow).returning(StepRow.id, sort_by_parameter_order=True),
+                            [{"run_id": rc.row.id, "stage": stage, "name": label[:200], "position": first + i,
+                              "status": status, "started_at": now, "attempts": 0}
+                             for i, label in enumerate(labels)]).scalars().all()
+            out.extend(ids)
         rc.journal.flush(extra=rec)
         return out
 
@@ -197,7 +197,7 @@ class Engine:
             rc0 = RunContext(row, {}, workspace, secrets, ctl, self.svc.base_url, journal)
             w = self.writer(rc0, None)
             try:
-                pipeline, commit = self.svc.load_pipeline(row, project)
+                pipeline, commit = self.svc.load_pipeline(row, project, set(secrets))
             except ValidationFailed as e:
                 errs = e.details.get("errors") or []
                 for er in errs:

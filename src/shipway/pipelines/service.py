@@ -139,8 +139,10 @@ class PipelineService:
             return source.branch_at(self.ctx.data_path / "pipelines" / "cache" / f"{project.name}.git", commit)
         return self.default_branch(row, project)
 
-    def load_pipeline(self, row: RunRow, project) -> tuple[dict, str]:
-        """The validated pipeline of a run (file at the commit, else the project's default) and the commit."""
+    def load_pipeline(self, row: RunRow, project, secret_names: set[str] | None = None) -> tuple[dict, str]:
+        """The validated pipeline of a run (file at the commit, else the project's default) and the commit.
+
+        ``secret_names``: the project's secret names when the caller has them already (else read here)."""
         ev = row.event or {}
         params = row.params or {}
         branch = self.default_branch(row, project)
@@ -155,7 +157,9 @@ class PipelineService:
                     {"file": name, "line": 1, "column": 1, "path": "",
                      "message": f"{name} does not exist at commit {commit[:12]}"}])
             text, name = project.default_pipeline, "(project default pipeline)"
-        pipeline = spec.load(text, name, secrets=set(self.project_secrets(project.name)))
+        if secret_names is None:
+            secret_names = set(self.project_secrets(project.name))
+        pipeline = spec.load(text, name, secrets=set(secret_names))
         self._check_params(pipeline, row)
         return pipeline, commit
 
