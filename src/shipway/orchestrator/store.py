@@ -31,18 +31,28 @@ class Gone(Exception):
 
 
 class EventLog:
-    """A bounded, ordered log of (rv, type, resource, object) with blocking reads."""
+    """A bounded, ordered log of (rv, type, resource, object) with blocking reads.
+
+    Events can be appended out of resourceVersion order: two writes finish in ZooKeeper as zxid 100 then
+    101, but the thread that wrote 101 may append first. A reader that followed resourceVersions ("events
+    after the last rv I delivered") would then skip 100 for good — and a watch missing a Deployment's last
+    status change leaves ``kubectl rollout status`` waiting until its watch times out. So readers follow
+    the *append order* (``seq``); a resourceVersion only chooses where a watch starts (every event with a
+    greater rv that is already in the log, then everything appended afterwards).
+    """
 
     def __init__(self, size: int = 4000) -> None:
-        self.events: collections.deque = collections.deque(maxlen=size)
+        self.events: collections.deque = collections.deque(maxlen=size)  # (seq, rv, type, resource, obj)
         self.cond = threading.Condition()
         self.last_rv = 0
+        self.seq = 0
         self.listeners: list[Callable[[str, str, dict], None]] = []
 
     def append(self, rv: int, etype: str, resource: str, obj: dict) -> None:
         with self.cond:
             self.last_rv = max(self.last_rv, rv)
-            self.events.append((rv, etype, resource, obj))
+            self.seq += 1
+            self.events.append((self.seq, rv, etype, resource, obj))
             self.cond.notify_all()
         for fn in list(self.listeners):
             try:
@@ -60,12 +70,19 @@ class EventLog:
         """Events of ``resource`` after ``rv``, waiting up to ``timeout`` s for new ones."""
         import time
         deadline = time.monotonic() + timeout
-        cursor = rv
         with self.cond:
-            if self.events and cursor and self.events[0][0] > cursor + 1 and len(self.events) == self.events.maxlen:
-                raise Gone(f"too old resource version: {rv} ({self.events[0][0]})")
+            if self.events and rv and self.events[0][1] > rv + 1 and len(self.events) == self.events.maxlen:
+                raise Gone(f"too old resource version: {rv} ({self.events[0][1]})")
+            first = [e for e in self.events if e[1] > rv]
+            cursor = self.seq
+        for _, erv, etype, res, obj in first:
+            if res == resource:
+                yield erv, etype, obj
         while True:
             with self.cond:
+                if self.events and self.events[0][0] > cursor + 1:
+                    # The reader fell behind a full log: it cannot know what it missed (410, as etcd).
+                    raise Gone(f"too old resource version: {rv} (the watch fell behind)")
                 batch = [e for e in self.events if e[0] > cursor]
                 if not batch:
                     left = deadline - time.monotonic()
@@ -73,8 +90,8 @@ class EventLog:
                         return
                     self.cond.wait(min(left, 1.0))
                     continue
-            for erv, etype, res, obj in batch:
-                cursor = max(cursor, erv)
+                cursor = batch[-1][0]
+            for _, erv, etype, res, obj in batch:
                 if res == resource:
                     yield erv, etype, obj
 

@@ -61,7 +61,21 @@ class Kube:
             c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
 
     def wait_rollout(self, name: str, timeout: float = 90) -> None:
-        self.kubectl("rollout", "status", f"deployment/{name}", f"--timeout={int(timeout)}s", timeout=timeout + 10)
+        try:
+            self.kubectl("rollout", "status", f"deployment/{name}", f"--timeout={int(timeout)}s",
+                         timeout=timeout + 10)
+        except (AssertionError, subprocess.TimeoutExpired) as e:
+            raise AssertionError(f"{e}\n--- state when the rollout did not finish:\n{self.diagnostics()}") from None
+
+    def diagnostics(self) -> str:
+        """What a person debugging a stuck rollout looks at first: objects, pod statuses, events."""
+        out = [self.kubectl("get", "deploy,rs,pods", "-o", "wide", check=False).stdout,
+               self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[-4000:]]
+        for p in self.json("get", "pods").get("items", []):
+            st = p.get("status") or {}
+            out.append(f"{p['metadata']['name']} deleting={bool(p['metadata'].get('deletionTimestamp'))} "
+                       f"{json.dumps({k: st.get(k) for k in ('phase', 'conditions', 'containerStatuses')})[:1500]}")
+        return "\n".join(out)
 
 
 def start_server(tmp_path, zk_hosts, registry_server, docker_tracker, name="serve") -> LiveServer:
