@@ -6,11 +6,23 @@ import json
 
 import pytest
 import requests
+from playwright.sync_api import Error as PlaywrightError
 
 from support.journey import clone_and_push, login
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.zookeeper, pytest.mark.registry]
+
+
+def _goto_past_reload(page, url: str, attempts: int = 3) -> None:
+    for attempt in range(attempts):
+        try:
+            page.goto(url)
+            return
+        except PlaywrightError as e:
+            interrupted = "interrupted by another navigation" in str(e) or "ERR_ABORTED" in str(e)
+            if not interrupted or attempt == attempts - 1:
+                raise
 
 
 def _answer(url: str) -> str:
@@ -55,7 +67,9 @@ def test_push_to_production_with_browser_approval_and_live_config(shipway, brows
     # 4. the same image goes to production.
     run = shipway.wait_run(run["id"], {"succeeded", "failed", "aborted", "timed-out"})
     assert run["status"] == "succeeded", run
-    page.goto(shipway.url + f"/runs/{run['id']}")
+    # The approval sent us to the live run view, which reloads itself once when the run ends (a finished
+    # run's view does not): that reload may interrupt our own navigation, so go again after it.
+    _goto_past_reload(page, shipway.url + f"/runs/{run['id']}")
     page.screenshot(path=str(output_dir / "run-view.png"), full_page=True)
     assert shipway.deployment_ready("prod", "hello")
     prod = shipway.service_url("prod", "hello")

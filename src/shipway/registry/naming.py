@@ -7,7 +7,6 @@ subscriber (SDK caches, other servers) sees it through ZooKeeper watches.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any, Callable
@@ -19,16 +18,6 @@ from shipway.core.errors import Conflict, NotFound, Unavailable
 from shipway.registry import layout, model, paths
 from shipway.registry.cache import InstanceCache
 from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Source
-
-
-def _load(data: bytes | None) -> dict:
-    if not data:
-        return {}
-    try:
-        value = json.loads(data)
-        return value if isinstance(value, dict) else {}
-    except ValueError:
-        return {}
 
 
 #: Reads in flight at once. kazoo wakes its connection with one byte per request on a socketpair; a
@@ -67,10 +56,6 @@ def watch_children(zk: KazooClient, path: str, watch) -> list[str]:
         except NoNodeError:
             if zk.exists(path, watch=watch) is None:
                 return []
-
-
-def _dump(value: dict) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class NamingService:
@@ -238,7 +223,7 @@ class NamingService:
             elif layout.is_reference(name):
                 refs.append(paths.instance(ns, group, service, layout.name_id(name, key)))
         for data in get_many(zk, refs) if refs else ():
-            inst = _load(data)
+            inst = layout.load(data)
             if inst:
                 out.append(inst)
         out.sort(key=lambda i: (i.get("clusterName", ""), i.get("ip", ""), i.get("port", 0)))
@@ -253,7 +238,7 @@ class NamingService:
             try:
                 data, _ = self._call(zk.get, paths.service(ns, group, service), watch=self.cache.on_event)
                 rec = model.make_service(ns, group, service)
-                rec.update({k: v for k, v in _load(data).items() if k in ("protectThreshold", "metadata")})
+                rec.update({k: v for k, v in layout.load(data).items() if k in ("protectThreshold", "metadata")})
             except NoNodeError:
                 self._call(zk.exists, paths.service(ns, group, service), watch=self.cache.on_event)
                 rec = None
@@ -278,7 +263,7 @@ class NamingService:
             data, _ = self._call(self.zk.get, paths.instance(ns, group, service, iid))
         except NoNodeError:
             raise NotFound(f"instance {iid} not found in namespace {ns}", details={"instanceId": iid}) from None
-        return _load(data)
+        return layout.load(data)
 
     def update_instance(self, ns: str, group: str, service: str, iid: str, *, weight: float | None = None,
                         enabled: bool | None = None, healthy: bool | None = None,
@@ -398,7 +383,7 @@ class NamingService:
             raise NotFound(f"service {group}@@{name} not found in namespace {ns}",
                            details={"namespace": ns, "group": group, "service": name}) from None
         rec = model.make_service(ns, group, name)
-        rec.update({k: v for k, v in _load(data).items() if k in ("protectThreshold", "metadata")})
+        rec.update({k: v for k, v in layout.load(data).items() if k in ("protectThreshold", "metadata")})
         return rec
 
     def get_service(self, ns: str, group: str, name: str) -> dict:
@@ -415,12 +400,12 @@ class NamingService:
         rec = model.make_service(ns, group, name, protect_threshold=protect_threshold, metadata=metadata)
         path = paths.service(ns, group, name)
         try:
-            self._call(self.zk.create, path, _dump(rec), makepath=True)
+            self._call(self.zk.create, path, layout.dump(rec), makepath=True)
         except NodeExistsError:
             data, _ = self._call(self.zk.get, path)
             if data:  # an empty record means "created implicitly by an instance": adopt it
                 raise Conflict(f"service {group}@@{name} already exists in namespace {ns}") from None
-            self._call(self.zk.set, path, _dump(rec))
+            self._call(self.zk.set, path, layout.dump(rec))
         self._changed(ns, group, name)
         return rec
 
@@ -431,7 +416,7 @@ class NamingService:
             rec["protectThreshold"] = model.check_threshold(protect_threshold)
         if metadata is not None:
             rec["metadata"] = model.check_metadata(metadata)
-        self._call(self.zk.set, paths.service(ns, group, name), _dump(rec))
+        self._call(self.zk.set, paths.service(ns, group, name), layout.dump(rec))
         self._changed(ns, group, name)
         return rec
 
