@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.retry import KazooRetry
 
 from shipway.core import launcher
 from shipway.core.context import Context
@@ -62,7 +63,8 @@ def zk_hosts(zk_server) -> str:
     admin.ensure_path(chroot)
     yield zk_server.hosts + chroot
     try:
-        admin.delete(chroot, recursive=True)
+        # A test that restarts ZooKeeper may expire this session; the retry waits for a new one.
+        KazooRetry(max_tries=20, max_delay=2, deadline=30)(admin.delete, chroot, recursive=True)
     finally:
         admin.stop()
         admin.close()

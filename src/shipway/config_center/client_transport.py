@@ -83,6 +83,10 @@ class ZkTransport:
             self.owner.back_online()
 
     def _on_event(self, event) -> None:
+        # A lost session fires every watch with no path (EventType.NONE); the CONNECTED state
+        # callback re-reads everything, so there is nothing to do here.
+        if not event.path:
+            return
         found = self._key_of(event.path)
         if found:
             key, which = found
