@@ -75,3 +75,21 @@ def test_port_in_use_is_one_clear_line(tmp_path, embedded):
 def test_readyz_with_external_services(live_server):
     r = requests.get(live_server.url + "/readyz", timeout=10)
     assert r.status_code == 200, r.text
+
+
+def test_request_headers_are_read_strictly_by_the_real_server(live_server):
+    """The server's own header reader (server/wsgi_headers.py) answers good requests and 400s bad blocks."""
+    import socket
+    from urllib.parse import urlsplit
+
+    port = urlsplit(live_server.url).port
+
+    def exchange(raw: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(raw)
+            return s.recv(65536)
+
+    good = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc\r\n  def\r\nConnection: close\r\n\r\n")
+    assert good.startswith(b"HTTP/1.1 200") and b"X-Request-Id: abc def" in good
+    assert exchange(b"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert exchange(b"GET /healthz HTTP/1.1\r\nno colon\r\n\r\n").startswith(b"HTTP/1.1 400")

@@ -22,6 +22,7 @@ name + set the record, one transaction): subscribers see one children event carr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from urllib.parse import parse_qsl, urlencode
@@ -81,6 +82,17 @@ def name_id(name: str, key: Key) -> str:
 def decode(name: str, key: Key) -> dict | None:
     """The instance record carried by a host znode name of service ``key``; None for a reference name
     or a foreign one."""
+    inst = _decode(name, key)
+    if inst is None:
+        return None
+    # A fresh copy: callers may change the record they get; the memo must not change with it.
+    return {**inst, "metadata": dict(inst["metadata"])}
+
+
+# Names never change meaning, and a service's children are decoded again after each change of the
+# service (the caches reload them whole): remembering the decoded names makes that reload cheap.
+@functools.lru_cache(maxsize=32768)
+def _decode(name: str, key: Key) -> dict | None:
     head, sep, payload = name.partition(SEP)
     if not sep or not payload or payload.startswith(SEP):
         return None

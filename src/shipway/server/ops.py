@@ -13,8 +13,8 @@ from __future__ import annotations
 import concurrent.futures
 import http.client
 import logging
+import os
 import time
-import uuid
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -87,7 +87,7 @@ def readiness(ctx, timeout: float = 3.0) -> tuple[bool, dict]:
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start():
-        rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+        rid = request.headers.get("X-Request-Id", "")[:64] or os.urandom(8).hex()
         g.request_id = rid
         g.token = logs.request_id.set(rid)
         g.t0 = time.perf_counter()

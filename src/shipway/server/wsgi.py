@@ -23,11 +23,19 @@ def make_server(app, host: str, port: int):
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
+    from shipway.server.wsgi_headers import read_headers
+
     class OneWriteHandler(WSGIHandler):
         # pywsgi sends a response's headers and its first body chunk in two send() calls; a send costs
         # tens of µs here, which adds up when one config publish answers a thousand held long polls.
         # Hold the header bytes back and send them together with that first chunk (or alone if none).
         _held = None
+
+        def MessageClass(self, rfile, *_args):  # noqa: N802 - pywsgi's name
+            return read_headers(rfile)  # not the e-mail parser: see wsgi_headers
+
+        def log_request(self):
+            pass  # the app logs each request itself (server/ops.py); pywsgi would format a line for nothing
 
         def _write_with_headers(self, data):
             self._held = b""

@@ -1,0 +1,70 @@
+"""A lean reader of HTTP request headers for gevent's WSGI server.
+
+gevent's pywsgi parses every request's header block with ``http.client.parse_headers``, which runs
+the standard library's e-mail parser: about a tenth of the server's CPU per small API request here.
+:func:`read_headers` reads the same block line by line and returns the small part of
+``http.client.HTTPMessage`` that pywsgi uses. It is stricter where RFC 9112 says a server must be:
+a field name followed by whitespace or a line without a colon makes the request a 400.
+"""
+
+from __future__ import annotations
+
+MAX_LINE = 65536  # http.client's limits
+MAX_HEADERS = 100
+
+
+class RequestHeaders:
+    """Header fields in arrival order; ``status`` is non-empty when the block was refused."""
+
+    __slots__ = ("_fields", "status")
+
+    def __init__(self, fields: list[tuple[str, str]] | None = None, status: str = "") -> None:
+        self._fields = fields or []
+        self.status = status
+
+    def get(self, name: str, default=None):
+        name = name.lower()
+        for key, value in self._fields:
+            if key.lower() == name:
+                return value
+        return default
+
+    getheader = get
+
+    def __delitem__(self, name: str) -> None:
+        name = name.lower()
+        self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
+
+    @property
+    def headers(self):
+        """The lines, the way pywsgi's environ builder iterates them."""
+        for key, value in self._fields:
+            yield f"{key}: {value}\r\n"
+
+    @property
+    def typeheader(self):
+        return self.get("content-type")
+
+
+def read_headers(rfile) -> RequestHeaders:
+    """Read the header block (up to the blank line) from ``rfile``."""
+    fields: list[tuple[str, str]] = []
+    while True:
+        raw = rfile.readline(MAX_LINE + 1)
+        if len(raw) > MAX_LINE:
+            return RequestHeaders(status="Line too long")
+        if raw in (b"\r\n", b"\n", b""):
+            return RequestHeaders(fields)
+        line = raw.decode("iso-8859-1")
+        if line[:1] in (" ", "\t"):  # obsolete line folding: a continuation of the previous value
+            if not fields:
+                return RequestHeaders(status="Header block starts with a continuation line")
+            key, value = fields[-1]
+            fields[-1] = (key, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.rstrip():
+            return RequestHeaders(status="Invalid header line")
+        if len(fields) >= MAX_HEADERS:
+            return RequestHeaders(status=f"More than {MAX_HEADERS} headers")
+        fields.append((name, value.strip()))
