@@ -47,7 +47,7 @@ def deploy_stage(runner, stage: dict, w: LogWriter) -> dict:
             d["metadata"].setdefault("namespace", ns)
         if kube.set_image(d, image, stage.get("container")):
             deployments.append((d["metadata"]["namespace"], d["metadata"]["name"]))
-    client = svc.kube_client(stage)
+    client = svc.kube_client(stage, rc.project_secrets)
     timeout = spec.parse_duration(stage.get("rollout_timeout"), 300.0)
     try:
         for d in docs:

@@ -50,7 +50,10 @@ class KubeClient:
                  timeout: float = 15.0) -> None:
         self.server = server.rstrip("/")
         self.http = requests.Session()
-        self.http.verify = verify
+        # Passed with every request, not set on the session: requests lets REQUESTS_CA_BUNDLE /
+        # CURL_CA_BUNDLE in the environment override a session's verify, which would drop the
+        # kubeconfig's own CA.
+        self.verify = verify
         if cert:
             self.http.cert = cert
         if token:
@@ -59,35 +62,48 @@ class KubeClient:
         self._tmp: list = []
 
     @classmethod
-    def from_kubeconfig(cls, path: str, context: str | None = None) -> "KubeClient":
-        """Client for ``context`` (default: current-context) of a kubeconfig file."""
-        cfg = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+    def from_kubeconfig(cls, text: str, context: str | None = None, *, origin: str = "kubeconfig") -> "KubeClient":
+        """Client for ``context`` (default: current-context) of a kubeconfig document ``text``.
+
+        ``origin`` names where the text came from in errors (a project secret, never a server path).
+        """
+        try:
+            cfg = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise KubeError(f"{origin} is not valid YAML: {e}") from None
+        if not isinstance(cfg, dict):
+            raise KubeError(f"{origin} is not a kubeconfig (a YAML mapping)")
         name = context or cfg.get("current-context")
         ctx = next((c["context"] for c in cfg.get("contexts") or [] if c.get("name") == name), None)
         if ctx is None:
-            raise KubeError(f"no context '{name}' in {path}")
+            raise KubeError(f"no context '{name}' in {origin}")
         cluster = next((c["cluster"] for c in cfg.get("clusters") or [] if c.get("name") == ctx.get("cluster")), {})
         user = next((u["user"] for u in cfg.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+        if not cluster.get("server"):
+            raise KubeError(f"context '{name}' of {origin} names no cluster with a server URL")
+        for plugin in ("exec", "auth-provider", "tokenFile"):
+            if user.get(plugin):
+                raise KubeError(f"{origin}: user.{plugin} is not supported; use a token or a client certificate")
+        for owner, field in ((cluster, "certificate-authority"), (user, "client-certificate"), (user, "client-key")):
+            # The kubeconfig comes from a project secret: it must not make the server read its own files.
+            if owner.get(field) and not owner.get(field + "-data"):
+                raise KubeError(f"{origin}: {field} names a file; embed it as {field}-data")
         tmp: list = []
 
-        def materialise(data_b64: str | None, file: str | None) -> str | None:
-            if data_b64:
-                f = tempfile.NamedTemporaryFile(prefix="shipway-kube-", delete=False)
-                f.write(base64.b64decode(data_b64))
-                f.close()
-                tmp.append(f.name)
-                return f.name
-            return file
+        def materialise(data_b64: str | None) -> str | None:
+            if not data_b64:
+                return None
+            f = tempfile.NamedTemporaryFile(prefix="shipway-kube-", delete=False)
+            f.write(base64.b64decode(data_b64))
+            f.close()
+            tmp.append(f.name)
+            return f.name
 
-        verify: Any = True
-        if cluster.get("insecure-skip-tls-verify"):
-            verify = False
-        else:
-            verify = materialise(cluster.get("certificate-authority-data"), cluster.get("certificate-authority")) \
-                or True
-        cert_file = materialise(user.get("client-certificate-data"), user.get("client-certificate"))
-        key_file = materialise(user.get("client-key-data"), user.get("client-key"))
-        client = cls(cluster.get("server", ""), user.get("token"), verify=verify,
+        verify: Any = False if cluster.get("insecure-skip-tls-verify") else \
+            materialise(cluster.get("certificate-authority-data")) or True
+        cert_file = materialise(user.get("client-certificate-data"))
+        key_file = materialise(user.get("client-key-data"))
+        client = cls(cluster["server"], user.get("token"), verify=verify,
                      cert=(cert_file, key_file) if cert_file and key_file else None)
         client._tmp = tmp
         return client
@@ -107,7 +123,7 @@ class KubeClient:
 
     def _req(self, method: str, path: str, **kw) -> dict:
         try:
-            resp = self.http.request(method, self.server + path, timeout=self.timeout, **kw)
+            resp = self.http.request(method, self.server + path, timeout=self.timeout, verify=self.verify, **kw)
         except requests.RequestException as e:
             raise KubeError(f"{method} {path}: {e.__class__.__name__}: {e}") from e
         if resp.status_code >= 400:
@@ -134,7 +150,8 @@ class KubeClient:
                   "timeoutSeconds": str(max(1, round(timeout)))}
         url = self.server + self.path(kind, None, namespace)
         try:
-            resp = self.http.get(url, params=params, stream=True, timeout=(self.timeout, timeout + self.timeout))
+            resp = self.http.get(url, params=params, stream=True, timeout=(self.timeout, timeout + self.timeout),
+                                 verify=self.verify)
         except requests.RequestException as e:
             raise KubeError(f"watch {kind} {name}: {e.__class__.__name__}: {e}") from e
         with resp:

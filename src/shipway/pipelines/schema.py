@@ -120,8 +120,9 @@ STAGE: dict[str, Any] = {
         "namespace": {"type": "string", "description": "deploy: namespace for objects that name none."},
         "container": {"type": "string", "description": "deploy: container whose image is replaced "
                                                        "(default: every container)."},
-        "kubeconfig": {"type": "string", "description": "deploy: kubeconfig file (default: shipway's own "
-                                                        "orchestrator API)."},
+        "kubeconfig": {"$ref": "#/$defs/secretref",
+                       "description": "deploy: a project secret holding the kubeconfig (YAML) of the target "
+                                      "cluster; `context` picks its context (default: shipway's own orchestrator)."},
         "rollout_timeout": DURATION,
         # approve
         "message": {"type": "string", "description": "approve: what is being approved."},

@@ -290,10 +290,15 @@ class PipelineService:
         return approvals.pending(self.store)
 
     # -- deploy target ---------------------------------------------------------------
-    def kube_client(self, stage: dict):
+    def kube_client(self, stage: dict, secrets: dict[str, str] | None = None):
+        """The Kubernetes API a deploy stage talks to: a cluster from a kubeconfig project secret, else ours."""
         from shipway.pipelines import kube
         if stage.get("kubeconfig"):
-            return kube.KubeClient.from_kubeconfig(stage["kubeconfig"], stage.get("context"))
+            name = stage["kubeconfig"]["from_secret"]
+            text = (secrets or {}).get(name)
+            if not text:
+                raise kube.KubeError(f"deploy: project secret {name} (the kubeconfig) is not set")
+            return kube.KubeClient.from_kubeconfig(text, stage.get("context"), origin=f"project secret {name}")
         factory = self.ctx.services.get("pipelines_kube_factory")
         if factory is not None:  # tests plug a fake Kubernetes API in here
             return factory(stage)

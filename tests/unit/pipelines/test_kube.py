@@ -157,3 +157,42 @@ def test_wait_rollout_polls_when_the_server_refuses_watches():
         return False
     kube.wait_rollout(client, "default", "web", 5, lambda _l: None, stop, interval=0.01)
     assert [c[0] for c in client.calls] == ["GET", "WATCH", "GET", "GET", "GET"]
+
+
+def _kubeconfig(cluster: dict, user: dict, current: str = "c") -> str:
+    import yaml
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": current,
+                           "clusters": [{"name": "k", "cluster": cluster}], "users": [{"name": "u", "user": user}],
+                           "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]})
+
+
+def test_kubeconfig_from_a_secret_gives_server_token_and_embedded_ca(monkeypatch):
+    import base64
+    from pathlib import Path
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")  # must not win over the CA
+    ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
+    client = kube.KubeClient.from_kubeconfig(
+        _kubeconfig({"server": "https://127.0.0.1:6443", "certificate-authority-data": ca}, {"token": "t0k"}),
+        origin="project secret K")
+    try:
+        assert client.server == "https://127.0.0.1:6443"
+        assert client.http.headers["Authorization"] == "Bearer t0k"
+        assert Path(client.verify).read_bytes() == b"-----BEGIN CERTIFICATE-----\n"
+    finally:
+        client.close()
+    assert not Path(client.verify).exists()  # the materialised CA is removed
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: [", "project secret K is not valid YAML"),
+    ("- just a list", "project secret K is not a kubeconfig"),
+    (_kubeconfig({"server": "https://x"}, {"token": "t"}, current="other"), "no context 'other' in project secret K"),
+    (_kubeconfig({}, {"token": "t"}), "names no cluster with a server URL"),
+    (_kubeconfig({"server": "https://x", "certificate-authority": "/etc/shadow"}, {}),
+     "certificate-authority names a file; embed it as certificate-authority-data"),
+    (_kubeconfig({"server": "https://x"}, {"client-key": "/root/key.pem"}), "client-key names a file"),
+    (_kubeconfig({"server": "https://x"}, {"exec": {"command": "aws"}}), "user.exec is not supported"),
+])
+def test_kubeconfig_secrets_that_cannot_be_used_say_why(text, message):
+    with pytest.raises(kube.KubeError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        kube.KubeClient.from_kubeconfig(text, origin="project secret K")
