@@ -16,15 +16,16 @@ and ``kubectl rollout undo`` do:
 
 from __future__ import annotations
 
-import base64
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import requests
 import yaml
+
+from shipway.pipelines import kubeconfig
+from shipway.pipelines.kubeconfig import KubeError
 
 REVISION = "deployment.kubernetes.io/revision"
 # kind -> (api prefix, plural, namespaced)
@@ -37,10 +38,6 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Pod": ("/api/v1", "pods", True),
     "Namespace": ("/api/v1", "namespaces", False),
 }
-
-
-class KubeError(Exception):
-    """The Kubernetes API refused something or a rollout failed."""
 
 
 class KubeClient:
@@ -63,49 +60,10 @@ class KubeClient:
 
     @classmethod
     def from_kubeconfig(cls, text: str, context: str | None = None, *, origin: str = "kubeconfig") -> "KubeClient":
-        """Client for ``context`` (default: current-context) of a kubeconfig document ``text``.
-
-        ``origin`` names where the text came from in errors (a project secret, never a server path).
-        """
-        try:
-            cfg = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise KubeError(f"{origin} is not valid YAML: {e}") from None
-        if not isinstance(cfg, dict):
-            raise KubeError(f"{origin} is not a kubeconfig (a YAML mapping)")
-        name = context or cfg.get("current-context")
-        ctx = next((c["context"] for c in cfg.get("contexts") or [] if c.get("name") == name), None)
-        if ctx is None:
-            raise KubeError(f"no context '{name}' in {origin}")
-        cluster = next((c["cluster"] for c in cfg.get("clusters") or [] if c.get("name") == ctx.get("cluster")), {})
-        user = next((u["user"] for u in cfg.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
-        if not cluster.get("server"):
-            raise KubeError(f"context '{name}' of {origin} names no cluster with a server URL")
-        for plugin in ("exec", "auth-provider", "tokenFile"):
-            if user.get(plugin):
-                raise KubeError(f"{origin}: user.{plugin} is not supported; use a token or a client certificate")
-        for owner, field in ((cluster, "certificate-authority"), (user, "client-certificate"), (user, "client-key")):
-            # The kubeconfig comes from a project secret: it must not make the server read its own files.
-            if owner.get(field) and not owner.get(field + "-data"):
-                raise KubeError(f"{origin}: {field} names a file; embed it as {field}-data")
-        tmp: list = []
-
-        def materialise(data_b64: str | None) -> str | None:
-            if not data_b64:
-                return None
-            f = tempfile.NamedTemporaryFile(prefix="shipway-kube-", delete=False)
-            f.write(base64.b64decode(data_b64))
-            f.close()
-            tmp.append(f.name)
-            return f.name
-
-        verify: Any = False if cluster.get("insecure-skip-tls-verify") else \
-            materialise(cluster.get("certificate-authority-data")) or True
-        cert_file = materialise(user.get("client-certificate-data"))
-        key_file = materialise(user.get("client-key-data"))
-        client = cls(cluster["server"], user.get("token"), verify=verify,
-                     cert=(cert_file, key_file) if cert_file and key_file else None)
-        client._tmp = tmp
+        """Client for ``context`` (default: current-context) of a kubeconfig document ``text``."""
+        target = kubeconfig.resolve(text, context, origin=origin)
+        client = cls(target.server, target.token, verify=target.verify, cert=target.cert)
+        client._tmp = target.files
         return client
 
     def close(self) -> None:
