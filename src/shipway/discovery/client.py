@@ -30,7 +30,7 @@ from shipway.discovery.base import DiscoveryBase, Key
 from shipway.discovery.registration import Registration, _close_at_exit
 from shipway.registry import layout, model, paths
 from shipway.registry.model import DEFAULT_CLUSTER, Source
-from shipway.registry.naming import BATCH, watch_children
+from shipway.registry.zkread import BATCH, watch_children
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ class Discovery(DiscoveryBase):
                 insts[name] = inst
             # Reference names (instances too large for a name): read their records. A change of such a
             # record changes its name, so no data watch is needed.
-            for start in range(0, len(refs), BATCH):  # bounded pipelining (see registry.naming.BATCH)
+            for start in range(0, len(refs), BATCH):  # bounded pipelining (see registry.zkread.BATCH)
                 batch = refs[start:start + BATCH]
                 asyncs = [(n, self.zk.get_async(paths.instance(*key, layout.name_id(n, key)))) for n in batch]
                 for name, a in asyncs:

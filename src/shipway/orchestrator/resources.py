@@ -18,7 +18,7 @@ from typing import Any
 
 from shipway.core.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from shipway.orchestrator import patch as patches
-from shipway.orchestrator.objects import BY_KIND, LAST_APPLIED, Kind, deep, new_uid, now
+from shipway.orchestrator.objects import BY_KIND, Kind, deep, new_uid, now
 from shipway.orchestrator.store import ObjectStore
 from shipway.orchestrator.validation import apply_defaults, validate
 

@@ -68,7 +68,6 @@ class StageRunner:
         return status
 
     def _kind(self, kind: str, stage: dict, env: dict, deadline: float | None, position: int) -> tuple[str, dict]:
-        rc = self.rc
         if kind == "parallel":
             results: list[str] = []
             lock = threading.Lock()

@@ -7,58 +7,21 @@ subscriber (SDK caches, other servers) sees it through ZooKeeper watches.
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, Callable
+from typing import Callable
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError
 
 from shipway.core.errors import Conflict, NotFound, Unavailable
 from shipway.registry import layout, model, paths
+from shipway.registry.beats import Heartbeats
 from shipway.registry.cache import InstanceCache
 from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Source
+from shipway.registry.services import ServiceCatalog
+from shipway.registry.zkread import get_many, watch_children
 
 
-#: Reads in flight at once. kazoo wakes its connection with one byte per request on a socketpair; a
-#: few hundred unread wake-ups fill its buffer, and under gevent a second writer then fails with
-#: ConnectionClosedError. Batches, and at most a few of them at once, keep far below that.
-BATCH = 32
-_BATCHES = threading.BoundedSemaphore(4)
-
-
-def get_many(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[bytes]:
-    """The data of many znodes, pipelined in batches; missing ones are skipped."""
-    out: list[bytes] = []
-    for start in range(0, len(node_paths), BATCH):
-        with _BATCHES:
-            asyncs = [zk.get_async(p, watch=watch) for p in node_paths[start:start + BATCH]]
-            for a in asyncs:
-                try:
-                    data, _ = a.get(timeout=10)
-                except NoNodeError:
-                    continue
-                except KazooException as e:
-                    raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
-                out.append(data)
-    return out
-
-
-def watch_children(zk: KazooClient, path: str, watch) -> list[str]:
-    """The children of ``path`` with a children watch; for an absent node, an exists watch instead.
-
-    If the node appears between the two calls, ``exists`` would set a mere data watch (blind to
-    children): read the children again, so a watch on them is never lost.
-    """
-    while True:
-        try:
-            return zk.get_children(path, watch=watch)
-        except NoNodeError:
-            if zk.exists(path, watch=watch) is None:
-                return []
-
-
-class NamingService:
+class NamingService(Heartbeats, ServiceCatalog):
     """Services and instances on ZooKeeper. ``client`` returns the kazoo client to use (lazily)."""
 
     def __init__(self, client: Callable[[], KazooClient]) -> None:
@@ -303,138 +266,3 @@ class NamingService:
                 if not self._exists(paths.instance(ns, group, service, iid)):
                     raise NotFound(f"instance {iid} not found", details={"instanceId": iid}) from None
         raise Conflict(f"instance {iid} is changing too fast; try again")
-
-    def _touch_beat(self, ns: str, group: str, service: str, iid: str) -> None:
-        path = paths.beat(ns, group, service, iid)
-        value = str(time.time()).encode()
-        try:
-            self._call(self.zk.set, path, value)
-        except NoNodeError:
-            try:
-                self._call(self.zk.create, path, value, makepath=True)
-            except NodeExistsError:
-                self._call(self.zk.set, path, value)
-
-    def beat(self, ns: str, group: str, service: str, ip: str, port: int, cluster: str = DEFAULT_CLUSTER,
-             body: dict | None = None) -> dict | None:
-        """Record a heartbeat; registers the instance from ``body`` if unknown. None = unknown, no body."""
-        iid = model.instance_id(ip, port, cluster, group, service)
-        try:
-            inst = self.get_instance(ns, group, service, iid)
-        except NotFound:
-            if body is None:
-                return None
-            self.register_instance(service, ip, port, namespace=ns, group=group, cluster=cluster,
-                                   weight=body.get("weight", 1.0) or 1.0, metadata=body.get("metadata") or {},
-                                   ephemeral=True)
-            return self.get_instance(ns, group, service, iid)
-        self._touch_beat(ns, group, service, iid)
-        if not inst.get("healthy"):
-            inst = self.update_instance(ns, group, service, iid, healthy=True)
-        return inst
-
-    def last_beats(self, items: list[tuple[str, str, str, str]]) -> list[float | None]:
-        """The last heartbeat of many ``(ns, group, service, instanceId)``, pipelined in batches."""
-        zk, out = self.zk, []
-        for start in range(0, len(items), BATCH):
-            with _BATCHES:
-                asyncs = [zk.get_async(paths.beat(*item)) for item in items[start:start + BATCH]]
-                for a in asyncs:
-                    try:
-                        data, _ = a.get(timeout=10)
-                        out.append(float(data))
-                    except (NoNodeError, ValueError):
-                        out.append(None)
-                    except (KazooException, zk.handler.timeout_exception) as e:
-                        raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
-        return out
-
-    def last_beat(self, ns: str, group: str, service: str, iid: str) -> float | None:
-        try:
-            data, _ = self._call(self.zk.get, paths.beat(ns, group, service, iid))
-            return float(data)
-        except (NoNodeError, ValueError):
-            return None
-
-    # -- services --------------------------------------------------------------
-    def namespaces(self) -> list[str]:
-        try:
-            return sorted(self._call(self.zk.get_children, paths.ROOT))
-        except NoNodeError:
-            return []
-
-    def groups(self, ns: str) -> list[str]:
-        try:
-            return sorted(self._call(self.zk.get_children, paths.namespace(ns)))
-        except NoNodeError:
-            return []
-
-    def service_names(self, ns: str, group: str) -> list[str]:
-        try:
-            return sorted(self._call(self.zk.get_children, paths.group(ns, group)))
-        except NoNodeError:
-            return []
-
-    def service_record(self, ns: str, group: str, name: str) -> dict:
-        """The stored record of a service with defaults; 404 if absent."""
-        try:
-            data, _ = self._call(self.zk.get, paths.service(ns, group, name))
-        except NoNodeError:
-            raise NotFound(f"service {group}@@{name} not found in namespace {ns}",
-                           details={"namespace": ns, "group": group, "service": name}) from None
-        rec = model.make_service(ns, group, name)
-        rec.update({k: v for k, v in layout.load(data).items() if k in ("protectThreshold", "metadata")})
-        return rec
-
-    def get_service(self, ns: str, group: str, name: str) -> dict:
-        """A service record with its clusters and instance counts."""
-        rec = self.service_record(ns, group, name)
-        insts = self.instances(ns, group, name)
-        rec["clusters"] = sorted({i.get("clusterName", DEFAULT_CLUSTER) for i in insts})
-        rec["instanceCount"] = len(insts)
-        rec["healthyInstanceCount"] = sum(1 for i in insts if i.get("healthy") and i.get("enabled", True))
-        return rec
-
-    def create_service(self, ns: str, group: str, name: str, *, protect_threshold: float = 0.0,
-                       metadata: dict | None = None) -> dict:
-        rec = model.make_service(ns, group, name, protect_threshold=protect_threshold, metadata=metadata)
-        path = paths.service(ns, group, name)
-        try:
-            self._call(self.zk.create, path, layout.dump(rec), makepath=True)
-        except NodeExistsError:
-            data, _ = self._call(self.zk.get, path)
-            if data:  # an empty record means "created implicitly by an instance": adopt it
-                raise Conflict(f"service {group}@@{name} already exists in namespace {ns}") from None
-            self._call(self.zk.set, path, layout.dump(rec))
-        self._changed(ns, group, name)
-        return rec
-
-    def update_service(self, ns: str, group: str, name: str, *, protect_threshold: float | None = None,
-                       metadata: dict | None = None) -> dict:
-        rec = self.service_record(ns, group, name)
-        if protect_threshold is not None:
-            rec["protectThreshold"] = model.check_threshold(protect_threshold)
-        if metadata is not None:
-            rec["metadata"] = model.check_metadata(metadata)
-        self._call(self.zk.set, paths.service(ns, group, name), layout.dump(rec))
-        self._changed(ns, group, name)
-        return rec
-
-    def delete_service(self, ns: str, group: str, name: str) -> None:
-        """Delete an empty service; 404 if absent, 409 while it has instances."""
-        self.service_record(ns, group, name)
-        if self.instances(ns, group, name):
-            raise Conflict(f"service {group}@@{name} still has instances; deregister them first")
-        try:
-            self._call(self.zk.delete, paths.service(ns, group, name), recursive=True)
-        except NoNodeError:
-            pass
-        self._changed(ns, group, name)
-
-    def list_services(self, ns: str, group: str | None = None, *, page: int = 1, size: int = 50,
-                      contains: str | None = None) -> tuple[int, list[dict[str, Any]]]:
-        """``(total, page of {namespace, group, name})`` sorted by group then name."""
-        groups = [group] if group else self.groups(ns)
-        names = [(g, s) for g in groups for s in self.service_names(ns, g) if not contains or contains in s]
-        chunk = names[(page - 1) * size: page * size]
-        return len(names), [{"namespace": ns, "group": g, "name": s} for g, s in chunk]
