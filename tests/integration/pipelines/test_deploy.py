@@ -59,6 +59,16 @@ def _run(s, server, branch_commit: str) -> dict:
                     message=f"run {run['id']} finished")
 
 
+def start_server(tmp_path, zk_hosts, registry_server, docker_tracker) -> tuple[LiveServer, requests.Session]:
+    """A live server whose pods carry the tracker's labels, and an admin session on it."""
+    labels = ",".join(f"{k}={v}" for k, v in docker_tracker.labels.items())
+    server = LiveServer(tmp_path / "serve", zk=zk_hosts, registry=registry_server,
+                        env={"SHIPWAY_ORCHESTRATOR_LABELS": labels}).start()
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {server.admin_token()}"
+    return server, s
+
+
 def _log(s, server, run_id) -> str:
     return s.get(f"{server.url}/api/v1/runs/{run_id}/logs?format=text", timeout=10).text
 
@@ -68,12 +78,8 @@ def _log(s, server, run_id) -> str:
 @pytest.mark.zookeeper
 @pytest.mark.slow
 def test_deploy_then_failed_rollout_rolls_back(tmp_path, zk_hosts, registry_server, docker_tracker, git_repo):
-    labels = ",".join(f"{k}={v}" for k, v in docker_tracker.labels.items())
-    server = LiveServer(tmp_path / "serve", zk=zk_hosts, registry=registry_server,
-                        env={"SHIPWAY_ORCHESTRATOR_LABELS": labels}).start()
+    server, s = start_server(tmp_path, zk_hosts, registry_server, docker_tracker)
     try:
-        s = requests.Session()
-        s.headers["Authorization"] = f"Bearer {server.admin_token()}"
         good = git_repo.commit({".shipway.yml": PIPELINE, "Dockerfile": GOOD, "index.html": "v1\n",
                                 "k8s/app.yaml": MANIFEST}, "good release")
         git_repo.push()

@@ -11,11 +11,10 @@ import subprocess
 import sys
 
 import pytest
-import requests
 import yaml
 
 from support.server import LiveServer
-from integration.pipelines.test_deploy import GOOD, MANIFEST, _log, _run
+from integration.pipelines.test_deploy import GOOD, MANIFEST, _log, _run, start_server
 
 PIPELINE = """
 stages:
@@ -52,12 +51,8 @@ def _kubeconfig(server: LiveServer, token: str) -> str:
 @pytest.mark.slow
 def test_deploy_through_a_kubeconfig_secret_and_context(tmp_path, zk_hosts, registry_server, docker_tracker,
                                                         git_repo):
-    labels = ",".join(f"{k}={v}" for k, v in docker_tracker.labels.items())
-    server = LiveServer(tmp_path / "serve", zk=zk_hosts, registry=registry_server,
-                        env={"SHIPWAY_ORCHESTRATOR_LABELS": labels}).start()
+    server, s = start_server(tmp_path, zk_hosts, registry_server, docker_tracker)
     try:
-        s = requests.Session()
-        s.headers["Authorization"] = f"Bearer {server.admin_token()}"
         assert s.post(f"{server.url}/api/v1/users", json={"username": "cluster-ci", "password": "pw-cluster-ci-1",
                                                            "role": "developer"}, timeout=10).status_code == 201
         token = s.post(f"{server.url}/api/v1/tokens", json={"username": "cluster-ci", "name": "kubeconfig"},
