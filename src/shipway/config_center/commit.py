@@ -3,9 +3,8 @@
 A publish writes its value to ZooKeeper first, then hands a :class:`Record` (history row, audit row,
 index update) to :class:`GroupCommit` and waits until that record is durable in SQL; only then is the
 caller answered. Publishes that arrive while a transaction is being written wait for the next one, which
-takes all of them (leader/follower, no background thread): the first waiting publish becomes the
-leader, takes every record queued meanwhile, writes the whole batch with ``executemany`` in one transaction, wakes the others and hands
-leadership to the next waiting publish. One transaction per batch instead of two per publish is what
+takes all of them (leader/follower, :class:`shipway.core.batching.Batcher`) and writes the whole batch
+with ``executemany`` in one transaction. One transaction per batch instead of two per publish is what
 saves the SQL work of a publish.
 
 If a batch fails, every record of it is retried alone, so one bad record (e.g. a version another
@@ -14,9 +13,7 @@ server recorded meanwhile) fails only its own publish.
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy.exc import IntegrityError
@@ -24,9 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from shipway.config_center import sql
 from shipway.config_center.models import RowState
 from shipway.config_center.paths import Value
+from shipway.core.batching import Batcher
 from shipway.core.store import utcnow
-
-log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 
@@ -55,83 +51,28 @@ class Record:
                 "version": self.value.version, "detail": f"md5={self.value.md5}"}
 
 
-@dataclass(eq=False)
-class _Slot:
-    record: Record
-    done: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    error: BaseException | None = None
-
-
 class GroupCommit:
     """Writes :class:`Record` s of concurrent publishes in shared SQL transactions (see the module doc)."""
 
     def __init__(self, engine, index: Callable[[Any, Any, Value], None]) -> None:
         self.engine = engine
         self._index = index  # index_core(conn, key, value): one config's index row, inside a transaction
-        self._lock = threading.Lock()
-        self._queue: list[_Slot] = []
-        self._busy = False
-        #: batches and records written (for tests and the docs' figures)
-        self.batches = 0
-        self.records = 0
+        self._batcher: Batcher[Record] = Batcher(self._transaction, write_one=self._one, max_batch=MAX_BATCH,
+                                                 name="config group commit")
 
     def submit(self, record: Record) -> None:
         """Return once ``record`` is committed to SQL; raise what the database raised otherwise."""
-        slot = _Slot(record)
-        with self._lock:
-            self._queue.append(slot)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            slot.done.wait()
-            if not slot.lead:
-                if slot.error is not None:
-                    raise slot.error
-                return
-        self._lead(slot)
-        if slot.error is not None:
-            raise slot.error
+        self._batcher.submit(record)
 
-    def _lead(self, me: _Slot) -> None:
-        with self._lock:
-            batch = self._queue[:MAX_BATCH]
-            del self._queue[:MAX_BATCH]
-        nxt = None
-        try:
-            self._write(batch)
-        finally:
-            with self._lock:
-                if self._queue:
-                    nxt = self._queue[0]
-                    nxt.lead = True  # stays busy: leadership passes to the next waiting publish
-                else:
-                    self._busy = False
-            for s in batch:
-                if s is not me:
-                    s.done.set()
-            if nxt is not None:
-                nxt.done.set()
+    @property
+    def batches(self) -> int:
+        """Transactions written (for tests and the docs' figures)."""
+        return self._batcher.batches
 
-    def _write(self, batch: list[_Slot]) -> None:
-        try:
-            self._transaction([s.record for s in batch])
-            self.batches += 1
-            self.records += len(batch)
-            return
-        except Exception:  # noqa: BLE001 - retried record by record below
-            if len(batch) == 1:
-                pass
-            else:
-                log.warning("config group commit of %d records failed; retrying them one by one", len(batch),
-                            exc_info=True)
-        for s in batch:
-            try:
-                self._one(s.record)
-                self.batches += 1
-                self.records += 1
-            except Exception as e:  # noqa: BLE001 - handed to that publish's caller
-                s.error = e
+    @property
+    def records(self) -> int:
+        """Records written."""
+        return self._batcher.items
 
     def _one(self, record: Record) -> None:
         try:

@@ -85,7 +85,8 @@ def test_a_store_failure_after_the_zookeeper_write_is_recorded_by_the_next_publi
 def test_group_commit_batches_concurrent_publishes_and_isolates_a_bad_record(config):
     import threading
 
-    from shipway.config_center.commit import GroupCommit, Record, _Slot
+    from shipway.config_center.commit import GroupCommit, Record
+    from shipway.core.batching import _Slot
 
     gc = config.commits
     before = (gc.batches, gc.records)
@@ -111,5 +112,5 @@ def test_group_commit_batches_concurrent_publishes_and_isolates_a_bad_record(con
     good = Record(("public", "G", "gc-good"), "created", Value(content="a", md5=md5_of("a"), version=1), "t", "", "x")
     bad = Record(("public", "G", "gc-good"), "created", Value(content="b", md5=md5_of("b"), version=1), "t", "", "x")
     slots = [_Slot(good), _Slot(bad)]
-    own._write(slots)
+    own._batcher._write(slots)  # one batch of both, as if they had arrived together
     assert slots[0].error is None and slots[1].error is not None
