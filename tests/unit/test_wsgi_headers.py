@@ -37,6 +37,10 @@ def test_malformed_blocks_are_refused_with_a_status():
     assert _read(b"no colon here\r\n\r\n")[0].status == "Invalid header line"
     assert _read(b"Host : a\r\n\r\n")[0].status == "Invalid header line"  # RFC 9112 §5.1
     assert _read(b": empty name\r\n\r\n")[0].status == "Invalid header line"
+    assert _read(b"X Y: inner space\r\n\r\n")[0].status == "Invalid header line"
+    assert _read(b"X\x00: nul\r\n\r\n")[0].status == "Invalid header line"
+    assert _read(b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n")[0].status == "Conflicting Content-Length headers"
+    assert _read(b"Content-Length: 2\r\ncontent-length: 2\r\n\r\n")[0].status == ""  # the same value twice
     assert _read(b" folded first\r\n\r\n")[0].status.startswith("Header block starts")
     assert _read(b"X: " + b"a" * MAX_LINE + b"\r\n\r\n")[0].status == "Line too long"
     many = b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADERS + 1)) + b"\r\n"
