@@ -1,30 +1,58 @@
 """core/batching.py: leader/follower group commit."""
 
 import threading
-import time
 
 import pytest
 
 from shipway.core.batching import Batcher
+from support.waiting import wait_for
 
 
-def test_a_lone_caller_writes_at_once_and_concurrent_ones_share_writes():
-    writes: list[list[int]] = []
+def _held_batcher(write, **kw):
+    """A batcher whose write of item 0 waits for ``gate``: the items submitted meanwhile queue up."""
+    gate = threading.Event()
 
-    def write(items):
-        time.sleep(0.01)  # long enough for the others to queue behind the first write
-        writes.append(list(items))
+    def gated(items):
+        if 0 in items:
+            assert gate.wait(10)
+        write(items)
 
-    batcher = Batcher(write)
-    batcher.submit(0)
-    assert writes == [[0]]
-    threads = [threading.Thread(target=batcher.submit, args=(i,)) for i in range(1, 21)]
-    for t in threads:
+    batcher = Batcher(gated, **kw)
+    return batcher, gate
+
+
+def _submit_all(batcher, gate, items, errors):
+    def submit(i):
+        try:
+            batcher.submit(i)
+        except Exception as e:  # noqa: BLE001 - collected for the assertions
+            errors[i] = e
+
+    first = threading.Thread(target=submit, args=(items[0],))
+    first.start()
+    wait_for(lambda: batcher._busy, 5, message="the first caller leads")
+    rest = [threading.Thread(target=submit, args=(i,)) for i in items[1:]]
+    for t in rest:
         t.start()
-    for t in threads:
+    wait_for(lambda: len(batcher._queue) == len(rest), 5, message="the others queue behind it")
+    gate.set()
+    for t in [first, *rest]:
         t.join(10)
-    assert sorted(i for w in writes for i in w) == list(range(21))  # each item written exactly once
-    assert len(writes) < 21 and batcher.items == 21 and batcher.batches == len(writes)
+
+
+def test_a_lone_caller_writes_at_once_and_callers_that_queue_share_one_write():
+    writes: list[list[int]] = []
+    batcher = Batcher(lambda items: writes.append(list(items)))
+    batcher.submit(7)
+    assert writes == [[7]]
+
+    writes.clear()
+    held, gate = _held_batcher(lambda items: writes.append(list(items)))
+    errors: dict = {}
+    _submit_all(held, gate, list(range(21)), errors)
+    assert not errors
+    assert writes[0] == [0] and sorted(writes[1]) == list(range(1, 21)) and len(writes) == 2
+    assert held.items == 21 and held.batches == 2
 
 
 def test_a_failed_batch_is_retried_item_by_item_and_only_the_bad_item_fails():
@@ -35,39 +63,19 @@ def test_a_failed_batch_is_retried_item_by_item_and_only_the_bad_item_fails():
             raise ValueError("13 cannot be written")
         written.extend(items)
 
-    batcher = Batcher(write, max_batch=8)
-    gate = threading.Event()
-    errors: dict[int, BaseException] = {}
-
-    def slow_first(items):  # holds the first write so that the rest queue into one batch
-        gate.wait(5)
-        write(items)
-
-    batcher._write_many = lambda items: slow_first(items) if 0 in items else write(items)
-    batcher._write_one = lambda item: slow_first([item]) if item == 0 else write([item])
-
-    def submit(i):
-        try:
-            batcher.submit(i)
-        except ValueError as e:
-            errors[i] = e
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in (0, 11, 12, 13, 14)]
-    threads[0].start()
-    time.sleep(0.05)
-    for t in threads[1:]:
-        t.start()
-    time.sleep(0.05)
-    gate.set()
-    for t in threads:
-        t.join(10)
+    batcher, gate = _held_batcher(write)
+    errors: dict = {}
+    _submit_all(batcher, gate, [0, 11, 12, 13, 14], errors)
     assert sorted(written) == [0, 11, 12, 14]
     assert list(errors) == [13] and "13 cannot be written" in str(errors[13])
 
 
-def test_the_leader_gets_its_own_error():
-    batcher = Batcher(lambda items: (_ for _ in ()).throw(RuntimeError("down")))
+def test_the_leader_gets_its_own_error_and_the_batcher_is_not_stuck():
+    def down(items):
+        raise RuntimeError("down")
+
+    batcher = Batcher(down)
     with pytest.raises(RuntimeError, match="down"):
         batcher.submit(1)
-    with pytest.raises(RuntimeError):  # not stuck: the next caller leads again and gets its own error
+    with pytest.raises(RuntimeError):  # the next caller leads again and gets its own error
         batcher.submit(2)
