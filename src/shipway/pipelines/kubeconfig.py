@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -59,19 +60,28 @@ def resolve(text: str, context: str | None = None, *, origin: str = "kubeconfig"
             raise KubeError(f"{origin}: {key} names a file; embed it as {key}-data")
     files: list[str] = []
 
-    def materialise(data_b64: str | None) -> str | None:
+    def materialise(data_b64: str | None, key: str) -> str | None:
         if not data_b64:
             return None
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except ValueError:
+            raise KubeError(f"{origin}: {key} is not valid base64") from None
         f = tempfile.NamedTemporaryFile(prefix="shipway-kube-", delete=False)
-        f.write(base64.b64decode(data_b64))
+        f.write(data)
         f.close()
         files.append(f.name)
         return f.name
 
-    verify: Any = False if cluster.get("insecure-skip-tls-verify") else \
-        materialise(cluster.get("certificate-authority-data")) or True
-    cert_file = materialise(user.get("client-certificate-data"))
-    key_file = materialise(user.get("client-key-data"))
+    try:
+        verify: Any = False if cluster.get("insecure-skip-tls-verify") else \
+            materialise(cluster.get("certificate-authority-data"), "certificate-authority-data") or True
+        cert_file = materialise(user.get("client-certificate-data"), "client-certificate-data")
+        key_file = materialise(user.get("client-key-data"), "client-key-data")
+    except KubeError:
+        for written in files:  # what was written before the bad field
+            Path(written).unlink(missing_ok=True)
+        raise
     return Target(cluster["server"], user.get("token"), verify,
                   (cert_file, key_file) if cert_file and key_file else None, files)
 

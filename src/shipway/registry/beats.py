@@ -13,7 +13,7 @@ from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from shipway.core.errors import NotFound, Unavailable
 from shipway.registry import model, paths
 from shipway.registry.model import DEFAULT_CLUSTER
-from shipway.registry.zkread import _BATCHES, BATCH
+from shipway.registry.zkread import BATCH, BATCH_SLOTS
 
 
 class Heartbeats:
@@ -52,7 +52,7 @@ class Heartbeats:
         """The last heartbeat of many ``(ns, group, service, instanceId)``, pipelined in batches."""
         zk, out = self.zk, []
         for start in range(0, len(items), BATCH):
-            with _BATCHES:
+            with BATCH_SLOTS:
                 asyncs = [zk.get_async(paths.beat(*item)) for item in items[start:start + BATCH]]
                 for a in asyncs:
                     try:

@@ -13,14 +13,14 @@ from shipway.core.errors import Unavailable
 #: few hundred unread wake-ups fill its buffer, and under gevent a second writer then fails with
 #: ConnectionClosedError. Batches, and at most a few of them at once, keep far below that.
 BATCH = 32
-_BATCHES = threading.BoundedSemaphore(4)
+BATCH_SLOTS = threading.BoundedSemaphore(4)
 
 
 def get_many(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[bytes]:
     """The data of many znodes, pipelined in batches; missing ones are skipped."""
     out: list[bytes] = []
     for start in range(0, len(node_paths), BATCH):
-        with _BATCHES:
+        with BATCH_SLOTS:
             asyncs = [zk.get_async(p, watch=watch) for p in node_paths[start:start + BATCH]]
             for a in asyncs:
                 try:

@@ -192,6 +192,8 @@ def test_kubeconfig_from_a_secret_gives_server_token_and_embedded_ca(monkeypatch
      "certificate-authority names a file; embed it as certificate-authority-data"),
     (_kubeconfig({"server": "https://x"}, {"client-key": "/root/key.pem"}), "client-key names a file"),
     (_kubeconfig({"server": "https://x"}, {"exec": {"command": "aws"}}), "user.exec is not supported"),
+    (_kubeconfig({"server": "https://x", "certificate-authority-data": "not base64!"}, {}),
+     "certificate-authority-data is not valid base64"),
 ])
 def test_kubeconfig_secrets_that_cannot_be_used_say_why(text, message):
     with pytest.raises(kube.KubeError, match=message.replace("[", r"\[").replace(".", r"\.")):
