@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 
-from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.exceptions import NodeExistsError, NoNodeError
 
-from shipway.core.errors import NotFound, Unavailable
+from shipway.core.errors import NotFound
 from shipway.registry import model, paths
 from shipway.registry.model import DEFAULT_CLUSTER
-from shipway.registry.zkread import BATCH, BATCH_SLOTS
+from shipway.registry.zkread import get_each
 
 
 class Heartbeats:
@@ -50,23 +50,19 @@ class Heartbeats:
 
     def last_beats(self, items: list[tuple[str, str, str, str]]) -> list[float | None]:
         """The last heartbeat of many ``(ns, group, service, instanceId)``, pipelined in batches."""
-        zk, out = self.zk, []
-        for start in range(0, len(items), BATCH):
-            with BATCH_SLOTS:
-                asyncs = [zk.get_async(paths.beat(*item)) for item in items[start:start + BATCH]]
-                for a in asyncs:
-                    try:
-                        data, _ = a.get(timeout=10)
-                        out.append(float(data))
-                    except (NoNodeError, ValueError):
-                        out.append(None)
-                    except (KazooException, zk.handler.timeout_exception) as e:
-                        raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
-        return out
+        return [_beat_time(data) for data in get_each(self.zk, [paths.beat(*item) for item in items])]
 
     def last_beat(self, ns: str, group: str, service: str, iid: str) -> float | None:
         try:
             data, _ = self._call(self.zk.get, paths.beat(ns, group, service, iid))
-            return float(data)
-        except (NoNodeError, ValueError):
+        except NoNodeError:
             return None
+        return _beat_time(data)
+
+
+def _beat_time(data: bytes | None) -> float | None:
+    """The time a beat record holds; None for a missing or unreadable one."""
+    try:
+        return float(data) if data else None
+    except ValueError:
+        return None

@@ -13,24 +13,29 @@ from shipway.core.errors import Unavailable
 #: few hundred unread wake-ups fill its buffer, and under gevent a second writer then fails with
 #: ConnectionClosedError. Batches, and at most a few of them at once, keep far below that.
 BATCH = 32
-BATCH_SLOTS = threading.BoundedSemaphore(4)
+_SLOTS = threading.BoundedSemaphore(4)
 
 
-def get_many(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[bytes]:
-    """The data of many znodes, pipelined in batches; missing ones are skipped."""
-    out: list[bytes] = []
+def get_each(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[bytes | None]:
+    """The data of many znodes in order (None for a missing one), pipelined in batches."""
+    out: list[bytes | None] = []
     for start in range(0, len(node_paths), BATCH):
-        with BATCH_SLOTS:
+        with _SLOTS:
             asyncs = [zk.get_async(p, watch=watch) for p in node_paths[start:start + BATCH]]
             for a in asyncs:
                 try:
                     data, _ = a.get(timeout=10)
                 except NoNodeError:
-                    continue
-                except KazooException as e:
+                    data = None
+                except (KazooException, zk.handler.timeout_exception) as e:
                     raise Unavailable(f"ZooKeeper is not reachable: {type(e).__name__}") from e
                 out.append(data)
     return out
+
+
+def get_many(zk: KazooClient, node_paths: list[str], *, watch=None) -> list[bytes]:
+    """The data of many znodes, pipelined in batches; missing ones are skipped."""
+    return [d for d in get_each(zk, node_paths, watch=watch) if d is not None]
 
 
 def watch_children(zk: KazooClient, path: str, watch) -> list[str]:
