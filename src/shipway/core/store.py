@@ -57,9 +57,11 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        kwargs: dict = {"future": True, "pool_pre_ping": True}
+        kwargs: dict = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        else:  # a server's connections can be cut (restart, idle timeout); a SQLite file's cannot, and the
+            kwargs["pool_pre_ping"] = True  # ping would cost every session a round trip for nothing
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

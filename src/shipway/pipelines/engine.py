@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from shipway.core.errors import ShipwayError, ValidationFailed
 from shipway.core.store import utcnow
@@ -114,27 +114,41 @@ class Engine:
         return LogWriter(self.store, self.svc.broker, rc.row.id, step_id, rc.secret_values, journal=rc.journal,
                          limit=None if limit is None else spec.parse_size(limit))
 
-    def stage_record(self, rc: RunContext, name: str, kind: str, position: int, parent: str | None) -> int:
-        out: list[int] = []
+    def stage_record(self, rc: RunContext, name: str, kind: str, position: int, parent: str | None,
+                     defer: bool = False) -> None:
+        """Record stage ``name`` as running. ``defer``: with the journal's next flush (the caller stores the
+        stage's steps right after: one transaction for both) instead of a transaction of its own."""
+        now = utcnow()
+        table = StageRow.__table__
 
-        def rec(s) -> None:  # stored with whatever the journal holds: one transaction per stage boundary
-            row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
-            if row is None:
-                row = StageRow(run_id=rc.row.id, name=name, kind=kind, position=position, parent=parent)
-                s.add(row)
-            row.status, row.started_at, row.finished_at = "running", utcnow(), None
-            s.flush()
-            out.append(row.id)
-        rc.journal.flush(extra=rec)
-        return out[0]
+        def rec(s) -> None:  # Core statements: no ORM object for a row written once and never read here
+            conn = s.connection()
+            res = conn.execute(update(table).where(table.c.run_id == rc.row.id, table.c.name == name)
+                               .values(status="running", started_at=now, finished_at=None))
+            if res.rowcount == 0:  # the usual case; a resumed run's stage is there already
+                conn.execute(insert(table).values(run_id=rc.row.id, name=name, kind=kind, position=position,
+                                                  parent=parent, status="running", detail={}, started_at=now))
+        if defer:
+            rc.journal.op(rec)
+        else:
+            rc.journal.flush(extra=rec)
 
     def finish_stage(self, rc: RunContext, name: str, status: str, detail: dict | None = None) -> None:
-        def rec(s) -> None:
+        now = utcnow()
+        table = StageRow.__table__
+
+        def rec(s) -> None:  # stored with whatever the journal holds: one transaction per stage boundary
+            if not detail:  # the usual case: one Core UPDATE
+                res = s.connection().execute(
+                    update(table).where(table.c.run_id == rc.row.id, table.c.name == name)
+                    .values(status=status, finished_at=now, started_at=func.coalesce(table.c.started_at, now)))
+                if res.rowcount:
+                    return
             row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
             if row is None:
                 row = StageRow(run_id=rc.row.id, name=name, kind="command", position=0)
                 s.add(row)
-            row.status, row.finished_at = status, utcnow()
+            row.status, row.finished_at = status, now
             if row.started_at is None:
                 row.started_at = row.finished_at
             if detail:
@@ -151,6 +165,8 @@ class Engine:
         out: list[int] = []
 
         def rec(s) -> None:  # Core executemany with RETURNING in parameter order: no ORM objects per step
+            if not labels:
+                return
             now = utcnow() if status == "running" else None
             ids = s.execute(insert(StepRow).returning(StepRow.id, sort_by_parameter_order=True),
                             [{"run_id": rc.row.id, "stage": stage, "name": label[:200], "position": first + i,
@@ -165,14 +181,14 @@ class Engine:
         try:
             rc.journal.close()
         finally:
-            self.svc.finish(rc.row.id, state, **kw)
+            self.svc.finish(rc.row.id, state, expect=rc.row, **kw)
 
     # -- the run ---------------------------------------------------------
-    def execute(self, run_id: int, ctl: Control) -> None:
-        """Run (or resume) a claimed run to a terminal or waiting state. Never raises."""
+    def execute(self, run_id: int, ctl: Control, row: RunRow | None = None) -> None:
+        """Run (or resume) a claimed run to a terminal or waiting state (``row``: as claimed). Never raises."""
         journal = Journal(self.store, self.svc.broker, run_id, self.svc.log_dir)
         try:
-            self._execute(run_id, ctl, journal)
+            self._execute(run_id, ctl, journal, row)
         except Exception as e:  # noqa: BLE001 - a bug must end the run, not leave it running forever
             log.exception("run %s crashed", run_id)
             try:
@@ -184,20 +200,19 @@ class Engine:
             except Exception:  # noqa: BLE001
                 log.exception("cannot record the end of run %s", run_id)
 
-    def _execute(self, run_id: int, ctl: Control, journal: Journal) -> None:
-        row = runs.get_row(self.store, run_id)
+    def _execute(self, run_id: int, ctl: Control, journal: Journal, row: RunRow | None) -> None:
+        row = row or runs.get_row(self.store, run_id)
         if row.cancel_requested:
             ctl.cancel("cancelled")
         workspace = self.svc.workspace(run_id)
         workspace.mkdir(parents=True, exist_ok=True)
-        project = self.svc.project(row.project)
-        secrets = self.svc.project_secrets(row.project)
+        project, secrets, credentials = self.svc.project_for_run(row.project)
         pipeline = row.pipeline
         if pipeline is None:
             rc0 = RunContext(row, {}, workspace, secrets, ctl, self.svc.base_url, journal)
             w = self.writer(rc0, None)
             try:
-                pipeline, commit = self.svc.load_pipeline(row, project, set(secrets))
+                pipeline, commit = self.svc.load_pipeline(row, project, set(secrets), credentials)
             except ValidationFailed as e:
                 errs = e.details.get("errors") or []
                 for er in errs:
@@ -247,7 +262,8 @@ class Engine:
         ctl.deadline = time.monotonic() + max(0.0, timeout - (time.time() - started))
         if not self._wait_concurrency(rc):
             return
-        self._restore(rc)
+        if row.resume_at is not None:  # a fresh run has no earlier stages to restore
+            self._restore(rc)
         runner = StageRunner(self, rc)
         start_at = row.resume_at or 0
         results: list[str] = [self._stage_status(rc, st) for st in pipeline["stages"][:start_at]]

@@ -92,17 +92,18 @@ class Executor:
             # another executor, cancelled, or a duplicate item), so the item goes either way.
             claimed = runs.claim(self.svc.store, run_id, self.id)
             self.svc.queue.remove(item)
-            if claimed:
-                self.launch(run_id)
+            if claimed is not None:
+                self.launch(run_id, claimed)
 
-    def launch(self, run_id: int) -> None:
+    def launch(self, run_id: int, row: RunRow | None = None) -> None:
+        """Execute ``run_id`` in a thread of its own (``row``: the run as just claimed, saving a read)."""
         ctl = Control()  # a cancel requested before this point is seen by the engine on its first read
         self.svc.controls[run_id] = ctl
 
         def body() -> None:
             RUNNING.inc()
             try:
-                self.engine.execute(run_id, ctl)
+                self.engine.execute(run_id, ctl, row)
             finally:
                 RUNNING.dec()
                 self.svc.controls.pop(run_id, None)

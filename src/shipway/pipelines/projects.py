@@ -194,6 +194,13 @@ class ProjectService:
         with self.store.session() as s:
             return self.sealer.open_json(self._row(s, name).secrets)
 
+    def for_run(self, name: str) -> tuple[Project, dict[str, str], dict]:
+        """The project, its secrets and its git credentials in one read (what a starting run needs)."""
+        with self.store.session() as s:
+            row = self._row(s, name)
+            return (self._project(row), self.sealer.open_json(row.secrets),
+                    self.sealer.open_json(row.credentials) if row.credentials else {})
+
     def credentials_of(self, name: str) -> dict:
         """Git credentials of the project (``username``/``password``/``token``/``ssh_key``), or ``{}``."""
         with self.store.session() as s:

@@ -6,15 +6,16 @@ Everything here is plain SQL through the store; it never executes anything.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shipway.core.errors import NotFound
 from shipway.core.store import Store, utcnow
 from shipway.pipelines.models import ApprovalRow, RunRow, StageRow, StepRow
-from shipway.pipelines.states import IllegalTransition, RunState, check_transition
+from shipway.pipelines.states import IllegalTransition, RunState, allowed_from, check_transition
 
 TRIGGERS = ("push", "tag", "manual", "cron", "rerun")
 
@@ -66,29 +67,41 @@ def get_row(store: Store, run_id: int) -> RunRow:
         return row
 
 
-def transition(store: Store, run_id: int, new: RunState, **fields: Any) -> RunRow:
-    """Move a run to ``new`` (compare-and-set on the current state); raise on an illegal change."""
+def transition(store: Store, run_id: int, new: RunState, *, expect: RunRow | None = None,
+               also: Callable[[Session], None] | None = None, **fields: Any) -> RunRow:
+    """Move a run to ``new`` (compare-and-set on the current state); raise on an illegal change.
+
+    ``expect``: the row as the caller last saw it (the engine's own run), tried first without reading it
+    again; when it is stale the compare-and-set fails and the run is read. ``also(session)`` runs in the
+    same transaction as the change, only when the change is made."""
+    if expect is not None and new not in allowed_from(expect.status):
+        expect = None  # stale (changed since, e.g. resumed after an approval): read it
     for _ in range(10):
-        row = get_row(store, run_id)
+        row, expect = expect or get_row(store, run_id), None
         check_transition(row.status, new)
         values = dict(fields, status=new.value)
         if new.terminal and "finished_at" not in values:
             values["finished_at"] = utcnow()
         if new is RunState.RUNNING and row.started_at is None:
             values.setdefault("started_at", utcnow())
-        with store.session() as s:
-            res = s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == row.status).values(**values))
-        if res.rowcount == 1:
-            return get_row(store, run_id)
+        with store.session() as s:  # UPDATE .. RETURNING: the row as stored, without a second read
+            changed = s.scalars(update(RunRow).where(RunRow.id == run_id, RunRow.status == row.status)
+                                .values(**values).returning(RunRow),
+                                execution_options={"synchronize_session": False}).first()
+            if changed is not None and also is not None:
+                also(s)
+        if changed is not None:
+            return changed
     raise IllegalTransition(f"run {run_id} kept changing state; gave up moving it to {new.value}")
 
 
-def claim(store: Store, run_id: int, executor_id: str) -> bool:
-    """Take a queued run for ``executor_id``; ``False`` if it is not queued any more (someone else has it)."""
+def claim(store: Store, run_id: int, executor_id: str) -> RunRow | None:
+    """Take a queued run for ``executor_id``: the run as claimed, or ``None`` if it is not queued any more
+    (someone else has it). UPDATE .. RETURNING: the claim and the read the engine starts with are one statement."""
     with store.session() as s:
-        res = s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == RunState.QUEUED.value)
-                        .values(status=RunState.RUNNING.value, executor=executor_id, started_at=utcnow()))
-        return res.rowcount == 1
+        return s.scalars(update(RunRow).where(RunRow.id == run_id, RunRow.status == RunState.QUEUED.value)
+                         .values(status=RunState.RUNNING.value, executor=executor_id, started_at=utcnow())
+                         .returning(RunRow), execution_options={"synchronize_session": False}).first()
 
 
 def _iso(t) -> str | None:

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from shipway.core.auth import Identity
 from shipway.core.errors import BadRequest, Conflict, NotFound, ValidationFailed
@@ -71,6 +71,11 @@ class PipelineService:
 
     def project_credentials(self, name: str) -> dict:
         return dict(self.projects().credentials_of(name) or {})
+
+    def project_for_run(self, name: str):
+        """``(project, secrets, credentials)`` in one read: what a starting run needs."""
+        project, secrets, creds = self.projects().for_run(name)
+        return project, dict(secrets or {}), dict(creds or {})
 
     def notify(self, project: str, event: str, payload: dict) -> None:
         try:
@@ -139,17 +144,18 @@ class PipelineService:
             return source.branch_at(self.ctx.data_path / "pipelines" / "cache" / f"{project.name}.git", commit)
         return self.default_branch(row, project)
 
-    def load_pipeline(self, row: RunRow, project, secret_names: set[str] | None = None) -> tuple[dict, str]:
+    def load_pipeline(self, row: RunRow, project, secret_names: set[str] | None = None,
+                      credentials: dict | None = None) -> tuple[dict, str]:
         """The validated pipeline of a run (file at the commit, else the project's default) and the commit.
 
-        ``secret_names``: the project's secret names when the caller has them already (else read here)."""
+        ``secret_names``, ``credentials``: the project's, when the caller has them already (else read here)."""
         ev = row.event or {}
         params = row.params or {}
         branch = self.default_branch(row, project)
         text, commit = source.read_pipeline_file(
             self.ctx.data_path / "pipelines" / "cache", project.name, project.repo_url,
             ev.get("commit") or params.get("commit") or None, None if ev.get("tag") else branch,
-            project.pipeline_file, self.project_credentials(project.name))
+            project.pipeline_file, self.project_credentials(project.name) if credentials is None else credentials)
         name = project.pipeline_file
         if text is None:
             if not project.default_pipeline:
@@ -202,17 +208,21 @@ class PipelineService:
             runs.transition(self.store, run_id, RunState.RUNNING)
             self.broker.notify()
 
-    def finish(self, run_id: int, state: RunState, *, reason: str = "", errors: list | None = None) -> None:
+    def finish(self, run_id: int, state: RunState, *, reason: str = "", errors: list | None = None,
+               expect: RunRow | None = None) -> None:
+        """End a run in ``state`` (``expect``: the run as the caller last saw it, see :func:`runs.transition`)."""
         fields: dict[str, Any] = {"reason": reason[:2000], "resume_at": None}
         if errors is not None:
             fields["errors"] = errors
-        row = runs.transition(self.store, run_id, state, **fields)
-        with self.store.session() as s:  # nothing stays "running" under a finished run
-            for model in (StageRow, StepRow):
-                s.execute(update(model).where(model.run_id == run_id, model.status.in_(("running", "waiting")))
-                          .values(status="aborted" if state is not RunState.FAILED else "failed", finished_at=utcnow()))
-                s.execute(update(model).where(model.run_id == run_id, model.status == "pending")
-                          .values(status="skipped"))  # never reached
+        cut = "aborted" if state is not RunState.FAILED else "failed"
+
+        def sweep(s) -> None:  # nothing stays running under a finished run; pending is never reached now
+            now, conn = utcnow(), s.connection()
+            for t in (StageRow.__table__, StepRow.__table__):  # Core: the ORM's bulk-update path costs more
+                conn.execute(update(t).where(t.c.run_id == run_id, t.c.status.in_(("running", "waiting", "pending")))
+                             .values(status=case((t.c.status == "pending", "skipped"), else_=cut),
+                                     finished_at=case((t.c.status == "pending", t.c.finished_at), else_=now)))
+        row = runs.transition(self.store, run_id, state, expect=expect, also=sweep, **fields)  # one transaction
         self.metrics.finished(row)
         self.broker.notify()
         d = runs.run_dict(row, self.base_url)

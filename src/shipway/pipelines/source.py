@@ -69,12 +69,12 @@ def read_pipeline_file(cache_dir: Path, project: str, repo_url: str, commit: str
         if not bare.exists():
             bare.parent.mkdir(parents=True, exist_ok=True)
             git.Repo.init(bare, bare=True)
-        repo = git.Repo(bare)
         if commit:
             found = read_blob(bare, commit, path)
             if found is not None:
                 # Already in the cache (re-runs, several pipelines per push): no network round trip.
                 return found, commit
+        repo = git.Repo(bare)  # its own: the environment set below is for this fetch only
         with git_env(credentials) as env:
             repo.git.update_environment(**env)
             try:

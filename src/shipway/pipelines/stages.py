@@ -35,10 +35,11 @@ class StageRunner:
             kind = "parallel"
         env = rc.resolve_env(rc.pipeline.get("environment"), stage.get("environment"))
         if not holds(stage.get("when"), rc.facts(env)):
-            eng.stage_record(rc, name, kind, position, parent)
+            eng.stage_record(rc, name, kind, position, parent, defer=True)  # stored with its end, just below
             eng.finish_stage(rc, name, "skipped", {"why": "when did not hold"})
             return "skipped"
-        eng.stage_record(rc, name, kind, position, parent)
+        # Stages that record their step(s) at once store the stage with them (one transaction, not two).
+        eng.stage_record(rc, name, kind, position, parent, defer=kind not in ("approve", "parallel"))
         timeout = spec.parse_duration(stage.get("timeout")) if kind != "approve" else None
         stage_deadline = rc.ctl.step_deadline(timeout)
         status, detail = "failed", {}

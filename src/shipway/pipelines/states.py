@@ -40,6 +40,11 @@ class IllegalTransition(Conflict):
     """A state change the run's life does not allow (e.g. succeeded → running)."""
 
 
+def allowed_from(current: str | RunState) -> frozenset[RunState]:
+    """The states a run in ``current`` may move to."""
+    return _ALLOWED.get(RunState(current), frozenset())
+
+
 def check_transition(current: str | RunState, new: str | RunState) -> RunState:
     """Return ``new`` as a :class:`RunState` if ``current → new`` is allowed; raise otherwise."""
     cur, nxt = RunState(current), RunState(new)

@@ -1,0 +1,79 @@
+"""Run records on a real SQLite store: the claim, the state change with what the engine last saw, the sweep."""
+
+from __future__ import annotations
+
+import pytest
+
+from shipway.pipelines import models, runs  # noqa: F401 - tables on Base
+from shipway.pipelines.models import StageRow, StepRow
+from shipway.pipelines.states import IllegalTransition, RunState
+
+
+@pytest.fixture
+def store(unit_ctx):
+    unit_ctx.store.create_all()
+    return unit_ctx.store
+
+
+def _queued(store) -> int:
+    row, dup = runs.create_run(store, "app", trigger="manual", event={}, params={}, requested_by=None,
+                               idempotency_key=None)
+    assert not dup
+    return row.id
+
+
+def test_claim_returns_the_claimed_run_once(store):
+    run_id = _queued(store)
+    row = runs.claim(store, run_id, "ex-a")
+    assert row is not None and row.status == "running" and row.executor == "ex-a" and row.started_at
+    assert runs.claim(store, run_id, "ex-b") is None  # taken: a second executor gets nothing
+    assert runs.get_row(store, run_id).executor == "ex-a"
+
+
+def test_transition_with_a_stale_row_reads_the_run_again(store):
+    run_id = _queued(store)
+    seen = runs.claim(store, run_id, "ex-a")
+    runs.transition(store, run_id, RunState.WAITING)  # changed behind the engine's back
+    runs.transition(store, run_id, RunState.RUNNING)
+    seen_waiting = runs.transition(store, run_id, RunState.WAITING)
+    # `seen` says running, the run is waiting: the compare-and-set on the stale state fails, the run is read
+    done = runs.transition(store, run_id, RunState.FAILED, expect=seen)
+    assert done.status == "failed" and done.finished_at is not None
+    # an expect from which the change is not even allowed (waiting -> succeeded) is ignored, not raised
+    other = _queued(store)
+    runs.claim(store, other, "ex-a")
+    waiting = runs.transition(store, other, RunState.WAITING)
+    runs.transition(store, other, RunState.RUNNING)
+    assert runs.transition(store, other, RunState.SUCCEEDED, expect=waiting).status == "succeeded"
+    with pytest.raises(IllegalTransition):  # and a change the stored state forbids still raises
+        runs.transition(store, other, RunState.RUNNING, expect=seen_waiting)
+
+
+def test_transition_runs_also_in_the_same_transaction_only_when_it_changes(store):
+    run_id = _queued(store)
+    seen = runs.claim(store, run_id, "ex-a")
+    calls = []
+
+    def also(s) -> None:
+        calls.append(1)
+        s.add(StageRow(run_id=run_id, name="s", kind="command", position=0, status="running"))
+        s.add(StepRow(run_id=run_id, stage="s", name="a", position=0, status="pending"))
+
+    runs.transition(store, run_id, RunState.ABORTED, expect=seen, also=also)
+    assert calls == [1]
+    with pytest.raises(IllegalTransition):
+        runs.transition(store, run_id, RunState.FAILED, also=also)
+    assert calls == [1]  # no change, no `also`
+    with store.session() as s:
+        assert [r.status for r in s.query(StageRow).filter_by(run_id=run_id)] == ["running"]
+
+
+def test_finish_sweeps_what_the_run_left_behind(penv):
+    """A failed step ends its run: the steps never reached become skipped, nothing stays running/pending."""
+    penv.project(pipeline="stages:\n  - name: s\n    steps: [{run: 'exit 3'}, {run: 'true'}, {run: 'true'}]\n")
+    run = penv.start(params={"branch": "main"})
+    done = penv.wait(run["id"])
+    assert done["status"] == "failed"
+    steps = [(sp["status"], sp["finished_at"] is not None) for sp in done["stages"][0]["steps"]]
+    assert steps == [("failed", True), ("skipped", False), ("skipped", False)]
+    assert done["stages"][0]["status"] == "failed"
