@@ -153,7 +153,9 @@ class Engine:
                 row.started_at = row.finished_at
             if detail:
                 row.detail = {**(row.detail or {}), **detail}
-        rc.journal.flush(extra=rec)
+        # Stored with the next flush: the next stage's start or the run's end, an instant later (the watchdog
+        # stores it within FLUSH_SECONDS while a post step runs).
+        rc.journal.op(rec)
         self.svc.metrics.stage_done(status)
 
     def new_step(self, rc: RunContext, stage: str, name: str, position: int) -> int:
@@ -177,11 +179,12 @@ class Engine:
         return out
 
     def finish(self, rc: RunContext, state: RunState, **kw: Any) -> None:
-        """Store what the journal holds, then end the run (finish() aborts steps still recorded running)."""
+        """End the run in the transaction that stores what the journal holds (one transaction: the last
+        stage's end and the run's), then close the log (finish() aborts steps still recorded running)."""
         try:
-            rc.journal.close()
+            self.svc.finish(rc.row.id, state, expect=rc.row, transaction=rc.journal.transaction, **kw)
         finally:
-            self.svc.finish(rc.row.id, state, expect=rc.row, **kw)
+            rc.journal.close()
 
     # -- the run ---------------------------------------------------------
     def execute(self, run_id: int, ctl: Control, row: RunRow | None = None) -> None:
@@ -235,9 +238,10 @@ class Engine:
                     event["branch"] = branch
             if commit and not event.get("message"):  # manual/cron runs: show what is being built
                 event.update(self.svc.commit_info(project.name, commit))
-            with self.store.session() as s:
-                s.execute(update(RunRow).where(RunRow.id == run_id).values(pipeline=pipeline, event=event,
-                                                                         params=row.params))
+            # Stored with the journal's next flush (the first stage's records, or the run's end: every path
+            # flushes), not in a transaction of its own.
+            journal.op(lambda s, values=dict(pipeline=pipeline, event=event, params=row.params): s.connection()
+                       .execute(update(RunRow.__table__).where(RunRow.__table__.c.id == run_id).values(**values)))
             row.pipeline, row.event = pipeline, event  # the detached row, as stored (no re-read)
             cron = getattr(self.svc, "cron", None)
             if cron is not None and not (row.event or {}).get("tag"):
@@ -272,8 +276,9 @@ class Engine:
             if ctl.cancelled.is_set() or (ctl.deadline and time.monotonic() >= ctl.deadline):
                 break
             if stage.get("kind") == "approve":
-                with self.store.session() as s:
-                    s.execute(update(RunRow).where(RunRow.id == run_id).values(resume_at=i))
+                # with what is pending: the earlier stages' ends are stored before a resume can read them
+                journal.flush(extra=lambda s, i=i: s.execute(update(RunRow).where(RunRow.id == run_id)
+                                                             .values(resume_at=i)))
             status = runner.run(stage, i, None)
             results.append(status)
             if status in ("failed", "timed-out", "aborted"):
@@ -316,8 +321,8 @@ class Engine:
         if not conc:
             return True
         group = spec.render(conc["group"], rc.values)
-        with self.store.session() as s:
-            s.execute(update(RunRow).where(RunRow.id == rc.row.id).values(concurrency_group=group))
+        rc.journal.flush(extra=lambda s: s.execute(update(RunRow).where(RunRow.id == rc.row.id)
+                                                   .values(concurrency_group=group)))  # and what is pending
         if conc.get("mode") == "cancel-in-progress":
             for other in self.svc.active_in_group(group, exclude=rc.row.id):
                 if other < rc.row.id:

@@ -21,12 +21,15 @@ Readers (SSE, CLI ``-f``) read chunks after an id (:func:`read_chunks`) and wait
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from shipway.core.store import Store
 from shipway.pipelines.masking import ByteMasker, utf8_cut
@@ -131,29 +134,51 @@ class Journal:
 
     def flush(self, extra=None) -> None:
         """Store everything pending now, with ``extra(session)`` in the same transaction."""
+        if extra is None and not (self._spans or self._steps or self._ops):
+            return
+        with self.transaction() as s:
+            if extra is not None:
+                extra(s)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A store session that has written everything pending (in order) and commits at the end of the
+        block: callers add their own change to the same transaction. If the block fails, the batch goes
+        back to pending (stored by the next flush), nothing is lost."""
         with self._order:
             with self._lock:
-                spans, steps, ops = self._spans, self._steps, self._ops
+                batch = self._spans, self._steps, self._ops
                 self._spans, self._steps, self._ops = [], {}, []
                 self._last = time.monotonic()
-            if not spans and not steps and not ops and extra is None:
-                return
-            with self.store.session() as s:
-                if spans:
-                    s.execute(insert(LogSpan), spans)
-                groups: dict[tuple, list[dict]] = {}
-                for sid, values in steps.items():
-                    groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
-                for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
-                    s.connection().execute(
-                        update(StepRow.__table__).where(StepRow.__table__.c.id == bindparam("_sid"))
-                        .values({k: bindparam(k) for k in keys}), rows)
-                for fn in ops:
-                    fn(s)
-                if extra is not None:
-                    extra(s)
+            try:
+                with self.store.session() as s:
+                    self._write(s, *batch)
+                    yield s
+            except BaseException:
+                self._put_back(*batch)
+                raise
         if self.broker is not None:
             self.broker.notify()
+
+    @staticmethod
+    def _write(s: Session, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
+        if spans:
+            s.execute(insert(LogSpan), spans)
+        groups: dict[tuple, list[dict]] = {}
+        for sid, values in steps.items():
+            groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
+        for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
+            s.connection().execute(
+                update(StepRow.__table__).where(StepRow.__table__.c.id == bindparam("_sid"))
+                .values({k: bindparam(k) for k in keys}), rows)
+        for fn in ops:
+            fn(s)
+
+    def _put_back(self, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
+        with self._lock:  # the failed batch first: it is older than anything added meanwhile
+            for sid, values in self._steps.items():
+                steps.setdefault(sid, {}).update(values)
+            self._spans, self._steps, self._ops = spans + self._spans, steps, ops + self._ops
 
     def close(self) -> None:
         """Flush and close the file (the run's end, or a pause at an approval)."""

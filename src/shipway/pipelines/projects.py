@@ -160,6 +160,10 @@ class ProjectService:
                            details={"project": name})
         return row
 
+    def require(self, s, name: str) -> None:
+        """Raise :class:`NotFound` unless project ``name`` exists (inside the caller's session ``s``)."""
+        self._row(s, name)
+
     @staticmethod
     def _project(row: ProjectRow) -> Project:
         return Project(name=row.name, repo_url=row.repo_url, branches=tuple(json.loads(row.branches)),

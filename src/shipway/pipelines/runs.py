@@ -6,7 +6,7 @@ Everything here is plain SQL through the store; it never executes anything.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,9 +31,10 @@ def event_dict(event) -> dict[str, Any]:
 
 def create_run(store: Store, project: str, *, trigger: str, event: dict, params: dict,
                requested_by: str | None, idempotency_key: str | None,
-               rerun_of: int | None = None) -> tuple[RunRow, bool]:
+               rerun_of: int | None = None, check: Callable[[Session], Any] | None = None) -> tuple[RunRow, bool]:
     """Insert a queued run; ``(row, duplicate)``. The idempotency key is a UNIQUE column, so two
-    concurrent deliveries of the same key race in the database and exactly one insert wins."""
+    concurrent deliveries of the same key race in the database and exactly one insert wins.
+    ``check(session)`` runs first in the inserting transaction (it raises to refuse the run)."""
     for _attempt in range(20):
         if idempotency_key:
             existing = find_by_key(store, idempotency_key)
@@ -41,6 +42,8 @@ def create_run(store: Store, project: str, *, trigger: str, event: dict, params:
                 return existing, True
         try:
             with store.session() as s:
+                if check is not None:
+                    check(s)
                 number = (s.scalar(select(func.max(RunRow.number)).where(RunRow.project == project)) or 0) + 1
                 row = RunRow(project=project, number=number, status=RunState.QUEUED.value, trigger=trigger,
                              idempotency_key=idempotency_key, event=event, params=params or {},
@@ -68,12 +71,14 @@ def get_row(store: Store, run_id: int) -> RunRow:
 
 
 def transition(store: Store, run_id: int, new: RunState, *, expect: RunRow | None = None,
-               also: Callable[[Session], None] | None = None, **fields: Any) -> RunRow:
+               also: Callable[[Session], None] | None = None,
+               transaction: Callable[[], ContextManager[Session]] | None = None, **fields: Any) -> RunRow:
     """Move a run to ``new`` (compare-and-set on the current state); raise on an illegal change.
 
     ``expect``: the row as the caller last saw it (the engine's own run), tried first without reading it
     again; when it is stale the compare-and-set fails and the run is read. ``also(session)`` runs in the
-    same transaction as the change, only when the change is made."""
+    same transaction as the change, only when the change is made. ``transaction``: where to make the change
+    (default ``store.session``; the engine passes its journal's, which stores the run's pending records first)."""
     if expect is not None and new not in allowed_from(expect.status):
         expect = None  # stale (changed since, e.g. resumed after an approval): read it
     for _ in range(10):
@@ -84,7 +89,7 @@ def transition(store: Store, run_id: int, new: RunState, *, expect: RunRow | Non
             values["finished_at"] = utcnow()
         if new is RunState.RUNNING and row.started_at is None:
             values.setdefault("started_at", utcnow())
-        with store.session() as s:  # UPDATE .. RETURNING: the row as stored, without a second read
+        with (transaction or store.session)() as s:  # UPDATE .. RETURNING: the row as stored, no second read
             changed = s.scalars(update(RunRow).where(RunRow.id == run_id, RunRow.status == row.status)
                                 .values(**values).returning(RunRow),
                                 execution_options={"synchronize_session": False}).first()

@@ -104,10 +104,11 @@ class PipelineService:
                                    not all(isinstance(k, str) and isinstance(v, (str, bool, int, float))
                                            for k, v in params.items())):
             raise BadRequest("params must be an object of strings", field="params")
-        self.project(project)  # NotFound for an unknown project
+        projects = self.projects()
         row, dup = runs.create_run(self.store, project, trigger=trigger, event=runs.event_dict(event),
                                    params=params or {}, requested_by=requested_by,
-                                   idempotency_key=idempotency_key, rerun_of=rerun_of)
+                                   idempotency_key=idempotency_key, rerun_of=rerun_of,
+                                   check=lambda s: projects.require(s, project))  # NotFound for an unknown one
         if not dup:
             self.metrics.queued(row.id)
             try:
@@ -209,8 +210,8 @@ class PipelineService:
             self.broker.notify()
 
     def finish(self, run_id: int, state: RunState, *, reason: str = "", errors: list | None = None,
-               expect: RunRow | None = None) -> None:
-        """End a run in ``state`` (``expect``: the run as the caller last saw it, see :func:`runs.transition`)."""
+               expect: RunRow | None = None, transaction=None) -> None:
+        """End a run in ``state`` (``expect``, ``transaction``: see :func:`runs.transition`)."""
         fields: dict[str, Any] = {"reason": reason[:2000], "resume_at": None}
         if errors is not None:
             fields["errors"] = errors
@@ -222,7 +223,7 @@ class PipelineService:
                 conn.execute(update(t).where(t.c.run_id == run_id, t.c.status.in_(("running", "waiting", "pending")))
                              .values(status=case((t.c.status == "pending", "skipped"), else_=cut),
                                      finished_at=case((t.c.status == "pending", t.c.finished_at), else_=now)))
-        row = runs.transition(self.store, run_id, state, expect=expect, also=sweep, **fields)  # one transaction
+        row = runs.transition(self.store, run_id, state, expect=expect, also=sweep, transaction=transaction, **fields)
         self.metrics.finished(row)
         self.broker.notify()
         d = runs.run_dict(row, self.base_url)

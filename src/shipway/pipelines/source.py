@@ -12,9 +12,11 @@ variables), an SSH key through ``GIT_SSH_COMMAND`` with a 0600 key file.
 from __future__ import annotations
 
 import contextlib
+import re
 import stat
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
@@ -134,9 +136,42 @@ def _cached_repo(bare: Path) -> git.Repo:
     return repo
 
 
+# Commits are immutable: what a file or a commit's message is at a full sha never changes, so recent
+# answers are kept (every run of a commit reads its pipeline file, and manual runs its message).
+_AT_COMMIT_MAX = 256
+_at_commit: OrderedDict[tuple, object] = OrderedDict()
+_at_commit_lock = threading.Lock()
+
+
+def _remembered(key: tuple):
+    with _at_commit_lock:
+        value = _at_commit.get(key)
+        if value is not None:
+            _at_commit.move_to_end(key)
+        return value
+
+
+def _remember(key: tuple, value) -> None:
+    if value is None or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", key[1]):
+        return  # a branch name or short sha can move; a missing object may be fetched later
+    with _at_commit_lock:
+        _at_commit[key] = value
+        while len(_at_commit) > _AT_COMMIT_MAX:
+            _at_commit.popitem(last=False)
+
+
 def read_blob(bare: Path, commit: str, path: str):
     """``path`` at ``commit`` from the cache (caller holds the lock): text, or ``None`` when the file is absent
     or the commit is not in the cache yet (callers then fetch)."""
+    key = (str(bare), commit, path)
+    text = _remembered(key)
+    if text is None:
+        text = _read_blob(bare, commit, path)
+        _remember(key, text)
+    return text
+
+
+def _read_blob(bare: Path, commit: str, path: str):
     try:
         c = _cached_repo(bare).commit(commit)
         c.tree  # noqa: B018 - raises when the commit object is missing
@@ -150,12 +185,17 @@ def read_blob(bare: Path, commit: str, path: str):
 
 def commit_info(bare: Path, commit: str) -> dict:
     """``{"message", "author"}`` of a commit in the cache, read in-process."""
-    try:
-        with _lock(str(bare)):
-            c = _cached_repo(bare).commit(commit)
-        return {"message": c.message.strip()[:2000], "author": c.author.name or ""}
-    except Exception:  # noqa: BLE001
-        return {}
+    key = (str(bare), commit, None)
+    info = _remembered(key)
+    if info is None:
+        try:
+            with _lock(str(bare)):
+                c = _cached_repo(bare).commit(commit)
+            info = {"message": c.message.strip()[:2000], "author": c.author.name or ""}
+        except Exception:  # noqa: BLE001
+            return {}
+        _remember(key, info)
+    return dict(info)
 
 
 def branch_at(bare: Path, commit: str) -> str | None:

@@ -77,3 +77,40 @@ def test_finish_sweeps_what_the_run_left_behind(penv):
     steps = [(sp["status"], sp["finished_at"] is not None) for sp in done["stages"][0]["steps"]]
     assert steps == [("failed", True), ("skipped", False), ("skipped", False)]
     assert done["stages"][0]["status"] == "failed"
+
+
+def test_journal_transaction_stores_the_batch_with_the_change_or_keeps_it(store, tmp_path):
+    """The run's end rides on the journal's transaction: pending records and the change commit together;
+    when the change fails, the batch goes back to pending and the next flush stores it."""
+    from shipway.pipelines.logs import Journal, read_chunks
+    j = Journal(store, None, 5, tmp_path / "logs")
+    j.chunk(None, b"first line\n")
+    with pytest.raises(RuntimeError):
+        with j.transaction() as s:
+            s.add(StageRow(run_id=5, name="lost", kind="command", position=0, status="running"))
+            raise RuntimeError("the change failed")
+    assert read_chunks(store, 5) == []  # rolled back with the change...
+    j.chunk(None, b"second line\n")
+    j.close()  # ...and stored by the next flush, in order
+    assert "".join(c[2] for c in read_chunks(store, 5)) == "first line\nsecond line\n"
+    with store.session() as s:
+        assert s.query(StageRow).filter_by(run_id=5).count() == 0
+
+
+def test_pipeline_file_and_commit_reads_are_remembered_only_for_full_shas(tmp_path):
+    from support.gitrepo import GitRepo
+    from shipway.pipelines import source
+    repo = GitRepo(tmp_path / "git")
+    repo.commit({".shipway.yml": "one\n"}, "first")
+    repo.push()
+    cache = tmp_path / "cache"
+    text, sha = source.read_pipeline_file(cache, "p", repo.url, None, "main", ".shipway.yml", None)
+    assert text == "one\n" and len(sha) == 40
+    bare = cache / "p.git"
+    assert source._remembered((str(bare), sha, ".shipway.yml")) == "one\n"
+    assert source.commit_info(bare, sha)["message"] == "first"
+    assert source._remembered((str(bare), sha, None))["message"] == "first"
+    source._remember((str(bare), "main", ".shipway.yml"), "stale")  # a branch moves: never remembered
+    assert source._remembered((str(bare), "main", ".shipway.yml")) is None
+    assert source.read_blob(bare, "0" * 40, ".shipway.yml") is None  # unknown commit: not remembered
+    assert source._remembered((str(bare), "0" * 40, ".shipway.yml")) is None
