@@ -180,9 +180,9 @@ class StageRunner:
         rc, eng, svc = self.rc, self.engine, self.svc
         argv = step["argv"] if "argv" in step else ["sh", "-c", step["run"]]
         label = step_label(step)
-        step_env = rc.resolve_env(rc.pipeline.get("environment"), None)
-        step_env.update(env)
-        step_env.update(rc.resolve_env(step.get("environment")) if step.get("environment") else {})
+        step_env = dict(env)  # the stage's: resolved from the pipeline's and the stage's environment already
+        if step.get("environment"):
+            step_env.update(rc.resolve_env(step["environment"]))
         w = eng.writer(rc, step_id, step.get("log_limit"))
         # "running" and the end are stored by the run's journal with the step's output (within
         # FLUSH_SECONDS, or at the stage's end): a stage of short steps costs a transaction or two, not one

@@ -11,6 +11,7 @@ login) must carry the CSRF token (form field ``csrf_token`` or the
 from __future__ import annotations
 
 from flask import Flask, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
 from shipway.core.errors import Unauthorized
@@ -50,7 +51,19 @@ def _resolve():
     return None
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, but a request without the session cookie (API clients with a token:
+    most of the traffic) gets its empty session without building the cookie signer first (a few percent
+    of a small API request's CPU). A cookie, when present, is verified exactly as before."""
+
+    def open_session(self, app: Flask, request):
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     csrf.init_app(app)
 
     @app.before_request
