@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select, update
 
 from shipway.core.errors import ShipwayError, ValidationFailed
 from shipway.core.store import utcnow
 from shipway.pipelines import runs, spec
+from shipway.pipelines import statements as sql
 from shipway.pipelines.commands import Control
 from shipway.pipelines.logs import Journal, LogWriter
-from shipway.pipelines.models import RunRow, StageRow, StepRow
+from shipway.pipelines.models import RunRow, StageRow
 from shipway.pipelines.stages import StageRunner
 from shipway.pipelines.states import RunState, worst
 
@@ -119,15 +120,12 @@ class Engine:
         """Record stage ``name`` as running. ``defer``: with the journal's next flush (the caller stores the
         stage's steps right after: one transaction for both) instead of a transaction of its own."""
         now = utcnow()
-        table = StageRow.__table__
 
-        def rec(s) -> None:  # Core statements: no ORM object for a row written once and never read here
+        def rec(s) -> None:  # prebuilt Core statements (see statements.py): no ORM object for this row
             conn = s.connection()
-            res = conn.execute(update(table).where(table.c.run_id == rc.row.id, table.c.name == name)
-                               .values(status="running", started_at=now, finished_at=None))
-            if res.rowcount == 0:  # the usual case; a resumed run's stage is there already
-                conn.execute(insert(table).values(run_id=rc.row.id, name=name, kind=kind, position=position,
-                                                  parent=parent, status="running", detail={}, started_at=now))
+            if conn.execute(sql.STAGE_RESTART, {"b_run": rc.row.id, "b_name": name, "b_now": now}).rowcount == 0:
+                conn.execute(sql.STAGE_INSERT, {"run_id": rc.row.id, "name": name, "kind": kind,
+                                                "position": position, "parent": parent, "started_at": now})
         if defer:
             rc.journal.op(rec)
         else:
@@ -135,15 +133,11 @@ class Engine:
 
     def finish_stage(self, rc: RunContext, name: str, status: str, detail: dict | None = None) -> None:
         now = utcnow()
-        table = StageRow.__table__
 
         def rec(s) -> None:  # stored with whatever the journal holds: one transaction per stage boundary
-            if not detail:  # the usual case: one Core UPDATE
-                res = s.connection().execute(
-                    update(table).where(table.c.run_id == rc.row.id, table.c.name == name)
-                    .values(status=status, finished_at=now, started_at=func.coalesce(table.c.started_at, now)))
-                if res.rowcount:
-                    return
+            if not detail and s.connection().execute(  # the usual case: one prebuilt UPDATE
+                    sql.STAGE_END, {"b_run": rc.row.id, "b_name": name, "b_status": status, "b_now": now}).rowcount:
+                return
             row = s.scalar(select(StageRow).where(StageRow.run_id == rc.row.id, StageRow.name == name))
             if row is None:
                 row = StageRow(run_id=rc.row.id, name=name, kind="command", position=0)
@@ -170,7 +164,7 @@ class Engine:
             if not labels:
                 return
             now = utcnow() if status == "running" else None
-            ids = s.execute(insert(StepRow).returning(StepRow.id, sort_by_parameter_order=True),
+            ids = s.execute(sql.STEPS_INSERT,
                             [{"run_id": rc.row.id, "stage": stage, "name": label[:200], "position": first + i,
                               "status": status, "started_at": now, "attempts": 0}
                              for i, label in enumerate(labels)]).scalars().all()
@@ -240,8 +234,8 @@ class Engine:
                 event.update(self.svc.commit_info(project.name, commit))
             # Stored with the journal's next flush (the first stage's records, or the run's end: every path
             # flushes), not in a transaction of its own.
-            journal.op(lambda s, values=dict(pipeline=pipeline, event=event, params=row.params): s.connection()
-                       .execute(update(RunRow.__table__).where(RunRow.__table__.c.id == run_id).values(**values)))
+            journal.op(lambda s, values=dict(b_run=run_id, pipeline=pipeline, event=event, params=row.params):
+                       s.connection().execute(sql.RUN_LOADED, values))
             row.pipeline, row.event = pipeline, event  # the detached row, as stored (no re-read)
             cron = getattr(self.svc, "cron", None)
             if cron is not None and not (row.event or {}).get("tag"):

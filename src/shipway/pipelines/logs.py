@@ -28,12 +28,13 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipway.core.store import Store
 from shipway.pipelines.masking import ByteMasker, utf8_cut
-from shipway.pipelines.models import LogChunk, LogSpan, StepRow
+from shipway.pipelines import statements as sql
+from shipway.pipelines.models import LogChunk, LogSpan
 
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.2
@@ -163,14 +164,12 @@ class Journal:
     @staticmethod
     def _write(s: Session, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
         if spans:
-            s.execute(insert(LogSpan), spans)
+            s.connection().execute(sql.SPANS_INSERT, spans)
         groups: dict[tuple, list[dict]] = {}
         for sid, values in steps.items():
             groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
         for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
-            s.connection().execute(
-                update(StepRow.__table__).where(StepRow.__table__.c.id == bindparam("_sid"))
-                .values({k: bindparam(k) for k in keys}), rows)
+            s.connection().execute(sql.step_update(keys), rows)
         for fn in ops:
             fn(s)
 

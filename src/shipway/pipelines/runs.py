@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from shipway.core.errors import NotFound
 from shipway.core.store import Store, utcnow
+from shipway.pipelines import statements as sql
 from shipway.pipelines.models import ApprovalRow, RunRow, StageRow, StepRow
 from shipway.pipelines.states import IllegalTransition, RunState, allowed_from, check_transition
 
@@ -104,9 +105,8 @@ def claim(store: Store, run_id: int, executor_id: str) -> RunRow | None:
     """Take a queued run for ``executor_id``: the run as claimed, or ``None`` if it is not queued any more
     (someone else has it). UPDATE .. RETURNING: the claim and the read the engine starts with are one statement."""
     with store.session() as s:
-        return s.scalars(update(RunRow).where(RunRow.id == run_id, RunRow.status == RunState.QUEUED.value)
-                         .values(status=RunState.RUNNING.value, executor=executor_id, started_at=utcnow())
-                         .returning(RunRow), execution_options={"synchronize_session": False}).first()
+        return s.scalars(sql.CLAIM, {"b_run": run_id, "b_executor": executor_id, "b_now": utcnow()},
+                         execution_options={"synchronize_session": False}).first()
 
 
 def _iso(t) -> str | None:

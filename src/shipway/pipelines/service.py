@@ -11,15 +11,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 
 from shipway.core.auth import Identity
 from shipway.core.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from shipway.core.store import utcnow
 from shipway.pipelines import approvals, runs, source, spec
+from shipway.pipelines import statements as sql
 from shipway.pipelines.logs import LogBroker
 from shipway.pipelines.metrics import Metrics
-from shipway.pipelines.models import ApprovalRow, RunRow, StageRow, StepRow
+from shipway.pipelines.models import ApprovalRow, RunRow, StageRow
 from shipway.pipelines.queue import MemoryRunQueue
 from shipway.pipelines.states import RunState
 
@@ -218,11 +219,9 @@ class PipelineService:
         cut = "aborted" if state is not RunState.FAILED else "failed"
 
         def sweep(s) -> None:  # nothing stays running under a finished run; pending is never reached now
-            now, conn = utcnow(), s.connection()
-            for t in (StageRow.__table__, StepRow.__table__):  # Core: the ORM's bulk-update path costs more
-                conn.execute(update(t).where(t.c.run_id == run_id, t.c.status.in_(("running", "waiting", "pending")))
-                             .values(status=case((t.c.status == "pending", "skipped"), else_=cut),
-                                     finished_at=case((t.c.status == "pending", t.c.finished_at), else_=now)))
+            conn, values = s.connection(), {"b_run": run_id, "b_cut": cut, "b_now": utcnow()}
+            for stmt in sql.SWEEP:
+                conn.execute(stmt, values)
         row = runs.transition(self.store, run_id, state, expect=expect, also=sweep, transaction=transaction, **fields)
         self.metrics.finished(row)
         self.broker.notify()
