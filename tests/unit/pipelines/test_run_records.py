@@ -114,3 +114,31 @@ def test_pipeline_file_and_commit_reads_are_remembered_only_for_full_shas(tmp_pa
     assert source._remembered((str(bare), "main", ".shipway.yml")) is None
     assert source.read_blob(bare, "0" * 40, ".shipway.yml") is None  # unknown commit: not remembered
     assert source._remembered((str(bare), "0" * 40, ".shipway.yml")) is None
+
+
+def test_times_written_by_prebuilt_statements_read_back_like_the_others(store):
+    """The hot path's prebuilt statements store times exactly as the ORM does (durations can be computed)."""
+    from shipway.core.store import utcnow
+    from shipway.pipelines import statements as sql
+    run_id = _queued(store)
+    runs.claim(store, run_id, "ex-a")
+    with store.session() as s:
+        conn = s.connection()
+        conn.execute(sql.STAGE_INSERT, {"run_id": run_id, "name": "a", "kind": "command", "position": 0,
+                                        "parent": None, "started_at": utcnow()})
+        conn.execute(sql.STAGE_INSERT, {"run_id": run_id, "name": "b", "kind": "command", "position": 1,
+                                        "parent": None, "started_at": utcnow()})
+        conn.execute(sql.STAGE_RESTART, {"b_run": run_id, "b_name": "b", "b_now": utcnow()})
+        conn.execute(sql.STAGE_END, {"b_run": run_id, "b_name": "a", "b_status": "succeeded", "b_now": utcnow()})
+    row = runs.transition(store, run_id, RunState.FAILED,
+                          also=lambda s: [s.connection().execute(st, {"b_run": run_id, "b_cut": "failed",
+                                                                      "b_now": utcnow()}) for st in sql.SWEEP])
+    d = runs.run_dict(runs.get_row(store, run_id))
+    assert row.status == "failed" and d["duration"] is not None and d["duration"] >= 0
+    stages = {st["name"]: st for st in runs.stages_of(store, run_id)}
+    assert stages["a"]["status"] == "succeeded" and stages["a"]["duration"] >= 0
+    assert stages["b"]["status"] == "failed" and stages["b"]["duration"] >= 0
+    with store.session() as s:  # the same text format as ORM-written times (no "+00:00" from the driver)
+        started = s.connection().exec_driver_sql(
+            "SELECT started_at, finished_at FROM pipeline_runs WHERE id = ?", (run_id,)).one()
+    assert all("+" not in str(v) for v in started), started
