@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import json
 import os
 import statistics
 import subprocess
