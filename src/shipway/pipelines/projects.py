@@ -18,7 +18,7 @@ import re
 import secrets as pysecrets
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from shipway.core.errors import Conflict, NotFound, ValidationFailed
 from shipway.core.store import Store, utcnow
@@ -144,6 +144,9 @@ def validate(fields: dict[str, Any], *, name: str | None = None) -> None:
         raise ValidationFailed(f"invalid project: {errors[0]['path']}: {errors[0]['message']}", errors)
 
 
+_EXISTS = select(ProjectRow.name).where(ProjectRow.name == bindparam("b_name"))  # built once (see statements.py)
+
+
 class ProjectService:
     """Projects in the SQL store; ``ctx.services["projects"]``."""
 
@@ -162,7 +165,8 @@ class ProjectService:
 
     def require(self, s, name: str) -> None:
         """Raise :class:`NotFound` unless project ``name`` exists (inside the caller's session ``s``)."""
-        self._row(s, name)
+        if s.execute(_EXISTS, {"b_name": name}).first() is None:
+            self._row(s, name)  # raises the usual NotFound
 
     @staticmethod
     def _project(row: ProjectRow) -> Project:

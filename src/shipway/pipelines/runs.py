@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, ContextManager
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,30 +37,24 @@ def create_run(store: Store, project: str, *, trigger: str, event: dict, params:
     concurrent deliveries of the same key race in the database and exactly one insert wins.
     ``check(session)`` runs first in the inserting transaction (it raises to refuse the run)."""
     for _attempt in range(20):
-        if idempotency_key:
-            existing = find_by_key(store, idempotency_key)
-            if existing is not None:
-                return existing, True
         try:
-            with store.session() as s:
+            with store.session() as s:  # one transaction: duplicate check, project check, number, insert
+                if idempotency_key:
+                    existing = s.scalars(sql.RUN_BY_KEY, {"b_key": idempotency_key}).first()
+                    if existing is not None:
+                        return existing, True
                 if check is not None:
                     check(s)
-                number = (s.scalar(select(func.max(RunRow.number)).where(RunRow.project == project)) or 0) + 1
-                row = RunRow(project=project, number=number, status=RunState.QUEUED.value, trigger=trigger,
-                             idempotency_key=idempotency_key, event=event, params=params or {},
-                             requested_by=requested_by, rerun_of=rerun_of, created_at=utcnow())
-                s.add(row)
-                s.flush()
+                number = (s.execute(sql.LAST_NUMBER, {"b_project": project}).scalar() or 0) + 1
+                row = s.scalars(sql.RUN_INSERT, [{
+                    "project": project, "number": number, "status": RunState.QUEUED.value, "trigger": trigger,
+                    "idempotency_key": idempotency_key, "event": event, "params": params or {},
+                    "requested_by": requested_by, "rerun_of": rerun_of, "created_at": utcnow()}]).one()
                 return row, False
         except IntegrityError:
             # Either the key already exists (a duplicate delivery won) or two runs took the same number.
             continue
     raise RuntimeError("could not record the run after 20 attempts (database contention)")
-
-
-def find_by_key(store: Store, key: str) -> RunRow | None:
-    with store.session() as s:
-        return s.scalar(select(RunRow).where(RunRow.idempotency_key == key))
 
 
 def get_row(store: Store, run_id: int) -> RunRow:

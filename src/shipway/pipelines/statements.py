@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import DateTime, bindparam, case, func, insert, update
+from sqlalchemy import DateTime, bindparam, case, func, insert, select, update
 
 from shipway.pipelines.models import LogSpan, RunRow, StageRow, StepRow
 from shipway.pipelines.states import RunState
@@ -45,6 +45,15 @@ STEPS_INSERT = insert(StepRow).returning(StepRow.id, sort_by_parameter_order=Tru
 
 #: Log index rows (run_id, step_id, file, offset, length), executemany.
 SPANS_INSERT = insert(LogSpan.__table__)
+
+#: The run recorded under idempotency key ``b_key`` (a duplicate delivery), as an ORM row.
+RUN_BY_KEY = select(RunRow).where(RunRow.idempotency_key == bindparam("b_key"))
+
+#: The highest run number of project ``b_project`` (``None`` before its first run).
+LAST_NUMBER = select(func.max(RunRow.number)).where(RunRow.project == bindparam("b_project"))
+
+#: A new run record (values by column), returned as an ORM row.
+RUN_INSERT = insert(RunRow).returning(RunRow)
 
 #: Claim queued run ``b_run`` for executor ``b_executor`` at ``b_now``; returns the run (ORM) or nothing.
 CLAIM = (update(RunRow).where(RunRow.id == bindparam("b_run"), RunRow.status == RunState.QUEUED.value)
