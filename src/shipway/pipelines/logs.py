@@ -1,6 +1,6 @@
 """Step logs: masked, capped, appended to a file per run, indexed in SQL, and announced to live readers.
 
-A run has one :class:`Journal`: the write-behind of its log and step records.
+A run has one :class:`~shipway.pipelines.journal.Journal`: the write-behind of its log and step records.
 Writers (:class:`LogWriter`, one per step) mask their output and hand it to the
 journal, which appends it at once to the run's log file and writes the index
 rows and step records in ONE transaction per ``FLUSH_SECONDS`` (or stage
@@ -21,23 +21,18 @@ Readers (SSE, CLI ``-f``) read chunks after an id (:func:`read_chunks`) and wait
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from shipway.core.store import Store
+from shipway.pipelines.journal import FLUSH_BYTES, FLUSH_SECONDS, Journal, LogBroker
 from shipway.pipelines.masking import ByteMasker, utf8_cut
-from shipway.pipelines import statements as sql
 from shipway.pipelines.models import LogChunk, LogSpan
 
-FLUSH_BYTES = 1 << 20
-FLUSH_SECONDS = 0.2
 DEFAULT_LIMIT = 4 << 20
 
 
@@ -48,153 +43,6 @@ def default_limit() -> int:
         return DEFAULT_LIMIT
     from shipway.pipelines.spec import parse_size
     return parse_size(raw)
-
-
-class LogBroker:
-    """Wakes live log readers when new chunks (or a run's end) are stored."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._version = 0
-
-    def notify(self) -> None:
-        with self._cond:
-            self._version += 1
-            self._cond.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> int:
-        """Wait until something newer than ``seen`` happened (or ``timeout``); return the new version."""
-        with self._cond:
-            if self._version == seen:
-                self._cond.wait(timeout)
-            return self._version
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-
-class Journal:
-    """Write-behind of one run's log and step-record changes.
-
-    Output (:meth:`chunk`, masked bytes) is appended at once to the run's log file
-    ``<log_dir>/<run id>.log`` (page cache: it survives a kill of shipway); its index rows
-    (:class:`~shipway.pipelines.models.LogSpan`: step, offset, length — contiguous output of one step is one
-    row per flush) and the step records wait in memory, and :meth:`flush` stores them in ONE transaction.
-    """
-
-    def __init__(self, store: Store, broker: LogBroker | None, run_id: int, log_dir: Path) -> None:
-        self.store, self.broker, self.run_id = store, broker, run_id
-        self.path = Path(log_dir) / f"{int(run_id)}.log"
-        self._lock = threading.Lock()          # the file offset and the pending batch
-        self._order = threading.Lock()         # batches are taken and stored in this order
-        self._fd: int | None = None
-        self._end = 0                          # the file's size: where the next append lands
-        self._spans: list[dict] = []
-        self._steps: dict[int, dict] = {}      # step id -> column values (start and end merged)
-        self._ops: list = []                   # other callables(session)
-        self._last = time.monotonic()
-
-    def chunk(self, step_id: int | None, data: bytes, op=None) -> None:
-        """Append ``data`` (masked output of ``step_id``) to the file; index it (and ``op``) with the next flush."""
-        with self._lock:
-            if data:
-                if self._fd is None:
-                    self._open()
-                offset = self._end
-                view = memoryview(data)
-                while view:  # os.write may write less than asked (signals, huge buffers)
-                    view = view[os.write(self._fd, view):]
-                self._end += len(data)
-                last = self._spans[-1] if self._spans else None
-                if (last is not None and last["step_id"] == step_id and last["offset"] + last["length"] == offset
-                        and last["length"] < FLUSH_BYTES):
-                    last["length"] += len(data)  # one row per step per flush (up to ~1 MiB: SSE event size)
-                else:
-                    self._spans.append({"run_id": self.run_id, "step_id": step_id, "file": str(self.path),
-                                        "offset": offset, "length": len(data)})
-            if op is not None:
-                self._ops.append(op)
-
-    def op(self, fn) -> None:
-        """Append a record change (``fn(session)``), stored with the next flush."""
-        self.chunk(None, b"", fn)
-
-    def step(self, step_id: int, **values) -> None:
-        """Set columns of a step record with the next flush (a step's start and end become one UPDATE, and
-        all steps of a flush one executemany)."""
-        with self._lock:
-            self._steps.setdefault(step_id, {}).update(values)
-
-    def due(self) -> bool:
-        return bool(self._spans or self._ops or self._steps) and time.monotonic() - self._last >= FLUSH_SECONDS
-
-    def flush_if_due(self) -> None:
-        if self.due():
-            self.flush()
-
-    def flush(self, extra=None) -> None:
-        """Store everything pending now, with ``extra(session)`` in the same transaction."""
-        if extra is None and not (self._spans or self._steps or self._ops):
-            return
-        with self.transaction() as s:
-            if extra is not None:
-                extra(s)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A store session that has written everything pending (in order) and commits at the end of the
-        block: callers add their own change to the same transaction. If the block fails, the batch goes
-        back to pending (stored by the next flush), nothing is lost."""
-        with self._order:
-            with self._lock:
-                batch = self._spans, self._steps, self._ops
-                self._spans, self._steps, self._ops = [], {}, []
-                self._last = time.monotonic()
-            try:
-                with self.store.session() as s:
-                    self._write(s, *batch)
-                    yield s
-            except BaseException:
-                self._put_back(*batch)
-                raise
-        if self.broker is not None:
-            self.broker.notify()
-
-    @staticmethod
-    def _write(s: Session, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
-        if spans:
-            s.connection().execute(sql.SPANS_INSERT, spans)
-        groups: dict[tuple, list[dict]] = {}
-        for sid, values in steps.items():
-            groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
-        for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
-            s.connection().execute(sql.step_update(keys), rows)
-        for fn in ops:
-            fn(s)
-
-    def _put_back(self, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
-        with self._lock:  # the failed batch first: it is older than anything added meanwhile
-            for sid, values in self._steps.items():
-                steps.setdefault(sid, {}).update(values)
-            self._spans, self._steps, self._ops = spans + self._spans, steps, ops + self._ops
-
-    def close(self) -> None:
-        """Flush and close the file (the run's end, or a pause at an approval)."""
-        try:
-            self.flush()
-        finally:
-            with self._lock:
-                if self._fd is not None:
-                    os.close(self._fd)
-                    self._fd = None
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # O_APPEND: a resumed run (after an approval, a restart) continues the same file; 0600: logs are masked
-        # but still the project's business.
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o600)
-        self._end = os.fstat(self._fd).st_size
 
 
 class LogWriter:
@@ -333,3 +181,7 @@ def read_chunks(store: Store, run_id: int, after: int = 0, step_id: int | None =
         for fd in fds.values():
             os.close(fd)
     return out
+
+
+__all__ = ["DEFAULT_LIMIT", "FLUSH_BYTES", "FLUSH_SECONDS", "Journal", "LogBroker", "LogWriter", "default_limit",
+           "read_chunks"]
