@@ -202,10 +202,26 @@ def _buffer() -> memoryview:
     return buf
 
 
-def _readable(fd: int) -> bool:
+def _poll_now():
+    """``select.poll`` as the kernel offers it (gevent replaces it by a version that waits on its loop); poll,
+    not select: a busy server's pipe fds can be above select's 1024 limit."""
     try:
-        return bool(select.select([fd], [], [], 0)[0])
-    except (OSError, ValueError):
+        from gevent import monkey
+        return monkey.get_original("select", "poll")
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return select.poll
+
+
+_POLL = _poll_now()
+
+
+def _readable(fd: int) -> bool:
+    """Whether the pipe has more output right now (without waiting)."""
+    p = _POLL()
+    p.register(fd, select.POLLIN)
+    try:
+        return bool(p.poll(0))
+    except OSError:
         return False
 
 
