@@ -91,9 +91,9 @@ class Executor:
             # The conditional update is the claim; when it fails the run is not queued any more (taken by
             # another executor, cancelled, or a duplicate item), so the item goes either way.
             claimed = runs.claim(self.svc.store, run_id, self.id)
-            self.svc.queue.remove(item)
-            if claimed is not None:
+            if claimed is not None:  # first: removing a ZooKeeper queue item is a round trip the run need not wait for
                 self.launch(run_id, claimed)
+            self.svc.queue.remove(item)
 
     def launch(self, run_id: int, row: RunRow | None = None) -> None:
         """Execute ``run_id`` in a thread of its own (``row``: the run as just claimed, saving a read)."""

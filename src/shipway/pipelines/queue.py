@@ -98,8 +98,11 @@ class ZkRunQueue:
             self._watching = True
 
     def put(self, run_id: int) -> None:
-        self.zk.ensure_path(paths.QUEUE)
-        self.zk.create(paths.queue_item_prefix(), str(run_id).encode(), sequence=True)
+        try:  # the queue's parent exists but for the very first run: no `exists` round trip per run
+            self.zk.create(paths.queue_item_prefix(), str(run_id).encode(), sequence=True)
+        except NoNodeError:
+            self.zk.ensure_path(paths.QUEUE)
+            self.zk.create(paths.queue_item_prefix(), str(run_id).encode(), sequence=True)
 
     def items(self) -> list[tuple[str, int]]:
         self._ensure_watch()
