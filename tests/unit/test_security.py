@@ -112,3 +112,23 @@ def test_metrics(unit_app):
     unit_app.test_client().get("/healthz")
     r = unit_app.test_client().get("/metrics")
     assert r.status_code == 200 and b"shipway_http_requests_total" in r.data
+
+
+def test_forged_or_foreign_session_cookie_is_no_session(unit_app, unit_ctx):
+    """Requests without the cookie skip the signer (CookieSessions); a cookie that is there is still verified:
+    a forged one, or one signed with another key, is no identity (and no error)."""
+    from itsdangerous import URLSafeTimedSerializer
+    unit_ctx.users.add("mallory", "password1", "admin")
+    uid = unit_ctx.users.authenticate("mallory", "password1").user_id
+    c = unit_app.test_client()
+    c.set_cookie("shipway_session", "eyJ1c2VyX2lkIjoxfQ.forged.signature")
+    assert c.get("/api/v1/whoami").status_code == 401
+    other = URLSafeTimedSerializer("another-key", salt="cookie-session",
+                                   signer_kwargs={"key_derivation": "hmac", "digest_method": "sha1"})
+    c.set_cookie("shipway_session", other.dumps({"user_id": uid}))
+    assert c.get("/api/v1/whoami").status_code == 401
+    good = unit_app.session_interface.get_signing_serializer(unit_app).dumps({"user_id": uid})
+    c.set_cookie("shipway_session", good)  # the control: the same content signed with the app's key
+    assert c.get("/api/v1/whoami").json == {"username": "mallory", "role": "admin", "via": "session"}
+    c.delete_cookie("shipway_session")
+    assert c.get("/api/v1/whoami").status_code == 401
