@@ -134,6 +134,7 @@ def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWrit
 
     watch = WATCHDOG.watch(ctl, deadline, writer, kill)
     try:
+        writer.spawned()
         _pump(proc.stdout, writer)
         code = proc.wait()
     finally:
@@ -270,6 +271,7 @@ def run_container(docker, image: str, argv: list[str], *, workspace: Path, workd
     try:
         sock_stream = api.attach(cid, stdout=True, stderr=True, stream=True, logs=True)
         api.start(cid)
+        writer.spawned()
         for data in sock_stream:
             writer.write_bytes(data)  # past log_limit this only counts the bytes
         code = api.wait(cid).get("StatusCode")

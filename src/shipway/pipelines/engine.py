@@ -20,7 +20,8 @@ from shipway.core.store import utcnow
 from shipway.pipelines import runs, spec
 from shipway.pipelines import statements as sql
 from shipway.pipelines.commands import Control
-from shipway.pipelines.logs import Journal, LogWriter
+from shipway.pipelines.journal import Journal, PendingId
+from shipway.pipelines.logs import LogWriter
 from shipway.pipelines.models import RunRow, StageRow
 from shipway.pipelines.run_context import RunContext
 from shipway.pipelines.stages import StageRunner
@@ -86,9 +87,11 @@ class Engine:
         return self.new_steps(rc, stage, [name], status="running", first=position)[0]
 
     def new_steps(self, rc: RunContext, stage: str, labels: list[str], status: str = "pending",
-                  first: int = 0) -> list[int]:
-        """Records of a stage's steps, in one transaction (with what the journal holds)."""
-        out: list[int] = []
+                  first: int = 0, defer: bool = False) -> list[int | PendingId]:
+        """Records of a stage's steps, in one transaction (with what the journal holds). ``defer``: stored as
+        soon as the first step's process has started (while it runs: see :meth:`Journal.spawned`); the ids
+        are then :class:`PendingId` s, which the journal resolves when it stores rows that refer to them."""
+        out: list = [PendingId() for _ in labels] if defer else []
 
         def rec(s) -> None:  # Core executemany with RETURNING in parameter order: no ORM objects per step
             if not labels:
@@ -98,8 +101,15 @@ class Engine:
                             [{"run_id": rc.row.id, "stage": stage, "name": label[:200], "position": first + i,
                               "status": status, "started_at": now, "attempts": 0}
                              for i, label in enumerate(labels)]).scalars().all()
-            out.extend(ids)
-        rc.journal.flush(extra=rec)
+            if defer:
+                for ref, sid in zip(out, ids):
+                    ref.value = sid
+            else:
+                out.extend(ids)
+        if defer:
+            rc.journal.op(rec, urgent=True)
+        else:
+            rc.journal.flush(extra=rec)
         return out
 
     def finish(self, rc: RunContext, state: RunState, **kw: Any) -> None:

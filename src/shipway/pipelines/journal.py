@@ -50,6 +50,24 @@ class LogBroker:
         return self._version
 
 
+class PendingId:
+    """The id of a record the journal inserts with its next flush. Rows that refer to it (log spans, step
+    changes) may be queued before it is known: the journal stores its record changes first, then resolves
+    the ids in the same transaction."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    def __repr__(self) -> str:
+        return f"PendingId({self.value})"
+
+
+def _resolve(ref):
+    return ref.value if isinstance(ref, PendingId) else ref
+
+
 class Journal:
     """Write-behind of one run's log and step-record changes.
 
@@ -69,6 +87,7 @@ class Journal:
         self._spans: list[dict] = []
         self._steps: dict[int, dict] = {}      # step id -> column values (start and end merged)
         self._ops: list = []                   # other callables(session)
+        self._urgent = False                   # holds records to store as soon as a step runs (see spawned)
         self._last = time.monotonic()
 
     def chunk(self, step_id: int | None, data: bytes, op=None) -> None:
@@ -92,9 +111,19 @@ class Journal:
             if op is not None:
                 self._ops.append(op)
 
-    def op(self, fn) -> None:
-        """Append a record change (``fn(session)``), stored with the next flush."""
+    def op(self, fn, urgent: bool = False) -> None:
+        """Append a record change (``fn(session)``), stored with the next flush. ``urgent``: a record the run
+        view should show at once (a stage's start, its steps): stored as soon as the next step's process is
+        started (:meth:`spawned`), while it runs, instead of delaying its start."""
         self.chunk(None, b"", fn)
+        if urgent:
+            self._urgent = True
+
+    def spawned(self) -> None:
+        """A step's process has just started: store the urgent records now, while it runs (the run waits for
+        it anyway; on a two-CPU machine the transaction costs the step nothing)."""
+        if self._urgent:
+            self.flush()
 
     def step(self, step_id: int, **values) -> None:
         """Set columns of a step record with the next flush (a step's start and end become one UPDATE, and
@@ -125,7 +154,7 @@ class Journal:
         with self._order:
             with self._lock:
                 batch = self._spans, self._steps, self._ops
-                self._spans, self._steps, self._ops = [], {}, []
+                self._spans, self._steps, self._ops, self._urgent = [], {}, [], False
                 self._last = time.monotonic()
             try:
                 with self.store.session() as s:
@@ -139,21 +168,22 @@ class Journal:
 
     @staticmethod
     def _write(s: Session, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
+        for fn in ops:  # first: they insert the records the other rows may refer to (PendingId)
+            fn(s)
         if spans:
-            s.connection().execute(sql.SPANS_INSERT, spans)
+            s.connection().execute(sql.SPANS_INSERT, [dict(r, step_id=_resolve(r["step_id"])) for r in spans])
         groups: dict[tuple, list[dict]] = {}
         for sid, values in steps.items():
-            groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=sid))
+            groups.setdefault(tuple(sorted(values)), []).append(dict(values, _sid=_resolve(sid)))
         for keys, rows in groups.items():  # one executemany per shape (usually one: start + end)
             s.connection().execute(sql.step_update(keys), rows)
-        for fn in ops:
-            fn(s)
 
     def _put_back(self, spans: list[dict], steps: dict[int, dict], ops: list) -> None:
         with self._lock:  # the failed batch first: it is older than anything added meanwhile
             for sid, values in self._steps.items():
                 steps.setdefault(sid, {}).update(values)
             self._spans, self._steps, self._ops = spans + self._spans, steps, ops + self._ops
+            self._urgent = self._urgent or bool(ops)
 
     def close(self) -> None:
         """Flush and close the file (the run's end, or a pause at an approval)."""

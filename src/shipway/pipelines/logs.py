@@ -21,6 +21,7 @@ Readers (SSE, CLI ``-f``) read chunks after an id (:func:`read_chunks`) and wait
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -32,6 +33,8 @@ from shipway.core.store import Store
 from shipway.pipelines.journal import FLUSH_BYTES, FLUSH_SECONDS, Journal, LogBroker
 from shipway.pipelines.masking import ByteMasker, utf8_cut
 from shipway.pipelines.models import LogChunk, LogSpan
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 4 << 20
 
@@ -118,6 +121,14 @@ class LogWriter:
         """Record the step's start (its columns, e.g. status and started_at) with the next flush."""
         if self.step_id is not None:
             self.journal.step(self.step_id, **values)
+
+    def spawned(self) -> None:
+        """The step's process has started: the journal stores its urgent records now, while the process runs.
+        A failure is logged, not raised (the batch stays pending; the step must not be abandoned for it)."""
+        try:
+            self.journal.spawned()
+        except Exception:  # noqa: BLE001
+            log.exception("cannot store the records of run %s now; retried with the next flush", self.run_id)
 
     def flush(self) -> None:
         """Hand buffered output to the journal and store it if the journal is due (the watchdog's tick)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, ContextManager
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,11 +46,11 @@ def create_run(store: Store, project: str, *, trigger: str, event: dict, params:
                 if check is not None:
                     check(s)
                 number = (s.execute(sql.LAST_NUMBER, {"b_project": project}).scalar() or 0) + 1
-                row = s.scalars(sql.RUN_INSERT, [{
+                row = s.connection().execute(sql.RUN_INSERT, {
                     "project": project, "number": number, "status": RunState.QUEUED.value, "trigger": trigger,
                     "idempotency_key": idempotency_key, "event": event, "params": params or {},
-                    "requested_by": requested_by, "rerun_of": rerun_of, "created_at": utcnow()}]).one()
-                return row, False
+                    "requested_by": requested_by, "rerun_of": rerun_of, "created_at": utcnow()}).one()
+                return sql.run_row(row), False
         except IntegrityError:
             # Either the key already exists (a duplicate delivery won) or two runs took the same number.
             continue
@@ -85,9 +85,8 @@ def transition(store: Store, run_id: int, new: RunState, *, expect: RunRow | Non
         if new is RunState.RUNNING and row.started_at is None:
             values.setdefault("started_at", utcnow())
         with (transaction or store.session)() as s:  # UPDATE .. RETURNING: the row as stored, no second read
-            changed = s.scalars(update(RunRow).where(RunRow.id == run_id, RunRow.status == row.status)
-                                .values(**values).returning(RunRow),
-                                execution_options={"synchronize_session": False}).first()
+            changed = sql.run_row(s.connection().execute(sql.run_change(tuple(sorted(values))),
+                                                         dict(values, b_run=run_id, b_status=row.status)).first())
             if changed is not None and also is not None:
                 also(s)
         if changed is not None:
@@ -99,8 +98,8 @@ def claim(store: Store, run_id: int, executor_id: str) -> RunRow | None:
     """Take a queued run for ``executor_id``: the run as claimed, or ``None`` if it is not queued any more
     (someone else has it). UPDATE .. RETURNING: the claim and the read the engine starts with are one statement."""
     with store.session() as s:
-        return s.scalars(sql.CLAIM, {"b_run": run_id, "b_executor": executor_id, "b_now": utcnow()},
-                         execution_options={"synchronize_session": False}).first()
+        return sql.run_row(s.connection().execute(
+            sql.CLAIM, {"b_run": run_id, "b_executor": executor_id, "b_now": utcnow()}).first())
 
 
 def _iso(t) -> str | None:

@@ -19,6 +19,7 @@ from shipway.core.store import utcnow
 from shipway.pipelines import approvals, commands, images, source, spec
 from shipway.pipelines.deploy import deploy_stage
 from shipway.pipelines.when import holds
+from shipway.pipelines.journal import PendingId
 
 BAD = ("failed", "timed-out", "aborted")
 
@@ -166,7 +167,8 @@ class StageRunner:
               default_image: str | None) -> str:
         rc, eng = self.rc, self.engine
         status = "succeeded"
-        ids = eng.new_steps(rc, stage_name, [step_label(st) for st in steps])  # one transaction for all
+        # Stored while the first step runs (one transaction for all, with the stage's start).
+        ids = eng.new_steps(rc, stage_name, [step_label(st) for st in steps], defer=True)
         for i, step in enumerate(steps):
             if rc.ctl.cancelled.is_set():
                 return "aborted"
@@ -176,7 +178,7 @@ class StageRunner:
         return status
 
     def step(self, stage_name: str, step: dict, i: int, env: dict, deadline: float | None,
-             default_image: str | None, step_id: int) -> str:
+             default_image: str | None, step_id: int | PendingId) -> str:
         rc, eng, svc = self.rc, self.engine, self.svc
         argv = step["argv"] if "argv" in step else ["sh", "-c", step["run"]]
         label = step_label(step)

@@ -52,13 +52,30 @@ RUN_BY_KEY = select(RunRow).where(RunRow.idempotency_key == bindparam("b_key"))
 #: The highest run number of project ``b_project`` (``None`` before its first run).
 LAST_NUMBER = select(func.max(RunRow.number)).where(RunRow.project == bindparam("b_project"))
 
-#: A new run record (values by column), returned as an ORM row.
-RUN_INSERT = insert(RunRow).returning(RunRow)
+#: A new run record (values by column), returned (see :func:`run_row`).
+RUN_INSERT = insert(_runs).returning(*_runs.c)
 
-#: Claim queued run ``b_run`` for executor ``b_executor`` at ``b_now``; returns the run (ORM) or nothing.
-CLAIM = (update(RunRow).where(RunRow.id == bindparam("b_run"), RunRow.status == RunState.QUEUED.value)
+#: Claim queued run ``b_run`` for executor ``b_executor`` at ``b_now``; returns the run or nothing.
+CLAIM = (update(_runs).where(_runs.c.id == bindparam("b_run"), _runs.c.status == RunState.QUEUED.value)
          .values(status=RunState.RUNNING.value, executor=bindparam("b_executor"), started_at=_now())
-         .returning(RunRow))
+         .returning(*_runs.c))
+
+
+@lru_cache(maxsize=32)
+def run_change(columns: tuple[str, ...]):
+    """``UPDATE pipeline_runs SET <columns> WHERE id = :b_run AND status = :b_status RETURNING *`` (the
+    compare-and-set of a state change), one per set of columns."""
+    return (update(_runs).where(_runs.c.id == bindparam("b_run"), _runs.c.status == bindparam("b_status"))
+            .values({c: bindparam(c) for c in columns}).returning(*_runs.c))
+
+
+def run_row(returned) -> RunRow | None:
+    """The run as a statement above returned it (a result row, or ``None``), as a :class:`RunRow` to read.
+
+    Built from the row, not loaded by the ORM: an ORM-enabled ``UPDATE … RETURNING`` costs ~0.2 ms more per
+    statement (measured 370 vs 155 µs for the whole transaction). The object is transient: read it, never
+    add it to a session (it would be inserted again)."""
+    return None if returned is None else RunRow(**returned._mapping)
 
 #: Nothing stays running or waiting under a finished run (it becomes ``b_cut`` at ``b_now``), and what is
 #: still pending was never reached (skipped). One statement per table.

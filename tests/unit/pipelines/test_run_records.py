@@ -142,3 +142,40 @@ def test_times_written_by_prebuilt_statements_read_back_like_the_others(store):
         started = s.connection().exec_driver_sql(
             "SELECT started_at, finished_at FROM pipeline_runs WHERE id = ?", (run_id,)).one()
     assert all("+" not in str(v) for v in started), started
+
+
+def test_step_records_deferred_to_the_first_spawn_are_resolved_in_order(store, tmp_path, monkeypatch):
+    """A stage's step records are stored while its first step runs: output and step changes queued before
+    the ids exist refer to them through PendingId, also when the first attempt to store them fails."""
+    from types import SimpleNamespace
+
+    from shipway.pipelines.engine import Engine
+    from shipway.pipelines.journal import Journal, PendingId
+    from shipway.pipelines.logs import LogWriter, read_chunks
+    run_id = _queued(store)
+    row = runs.claim(store, run_id, "ex-a")
+    assert isinstance(row.event, dict) and row.status == "running"  # built from the returned row, typed
+    journal = Journal(store, None, run_id, tmp_path / "logs")
+    rc = SimpleNamespace(row=row, journal=journal)
+    ids = Engine(SimpleNamespace(store=store)).new_steps(rc, "s", ["a", "b"], defer=True)
+    assert all(isinstance(i, PendingId) and i.value is None for i in ids)
+    w = LogWriter(store, None, run_id, ids[0], ["hunter2"], journal=journal)
+    w.start(status="running")
+    w.write_bytes(b"out hunter2\n")
+    w.flush()
+    with store.session() as s:
+        assert s.query(StepRow).filter_by(run_id=run_id).count() == 0  # nothing stored before the spawn
+    real = journal._write
+    monkeypatch.setattr(journal, "_write", lambda *a: (_ for _ in ()).throw(RuntimeError("database is locked")))
+    w.spawned()  # logged, not raised: the step goes on, the batch stays pending
+    assert ids[0].value is None
+    monkeypatch.setattr(journal, "_write", real)
+    w.spawned()  # still urgent: stored now
+    assert ids[0].value is not None and ids[1].value == ids[0].value + 1
+    w.close(status="succeeded")
+    journal.close()
+    with store.session() as s:
+        steps = {r.name: r for r in s.query(StepRow).filter_by(run_id=run_id)}
+    assert steps["a"].status == "succeeded" and steps["b"].status == "pending"
+    chunks = read_chunks(store, run_id)
+    assert {c[1] for c in chunks} == {ids[0].value} and "".join(c[2] for c in chunks) == "out ***\n"
