@@ -5,7 +5,7 @@
    20 container steps vs 20 `docker run --rm`;
 2. log throughput: a step printing 100 MB with masking on vs the same command to /dev/null, with the
    default per-step log_limit (4 MiB stored, the rest read and discarded) and without a limit.
-Run: .venv/bin/python bench/pipelines_engine.py [--no-docker] [--gevent]
+Run: .venv/bin/python bench/pipelines_engine.py [--no-docker] [--gevent] [--host-only]
 (--gevent: monkey-patched like `shipway serve`; gevent's Popen forks the whole process instead of vfork)
 """
 
@@ -224,6 +224,8 @@ def main() -> None:
     git = GitRepo(tmp / "git")
     try:
         host_overhead(svc, git, reps)
+        if "--host-only" in sys.argv:
+            return
         if "--no-docker" not in sys.argv:
             container_overhead(svc, git)
         log_throughput(svc, git, tmp, reps)

@@ -93,14 +93,15 @@ class Engine:
         are then :class:`PendingId` s, which the journal resolves when it stores rows that refer to them."""
         out: list = [PendingId() for _ in labels] if defer else []
 
-        def rec(s) -> None:  # Core executemany with RETURNING in parameter order: no ORM objects per step
+        def rec(s) -> None:  # one Core INSERT … RETURNING for all: no ORM objects per step
             if not labels:
                 return
             now = utcnow() if status == "running" else None
-            ids = s.execute(sql.STEPS_INSERT,
-                            [{"run_id": rc.row.id, "stage": stage, "name": label[:200], "position": first + i,
-                              "status": status, "started_at": now, "attempts": 0}
-                             for i, label in enumerate(labels)]).scalars().all()
+            by_position = dict((pos, sid) for sid, pos in s.connection().execute(sql.STEPS_INSERT, [
+                {"run_id": rc.row.id, "stage": stage, "name": label[:200], "position": first + i, "status": status,
+                 "started_at": now, "attempts": 0}
+                for i, label in enumerate(labels)]))
+            ids = [by_position[first + i] for i in range(len(labels))]
             if defer:
                 for ref, sid in zip(out, ids):
                     ref.value = sid

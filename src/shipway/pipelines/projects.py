@@ -144,7 +144,10 @@ def validate(fields: dict[str, Any], *, name: str | None = None) -> None:
         raise ValidationFailed(f"invalid project: {errors[0]['path']}: {errors[0]['message']}", errors)
 
 
-_EXISTS = select(ProjectRow.name).where(ProjectRow.name == bindparam("b_name"))  # built once (see statements.py)
+# Built once (see statements.py). _BY_NAME reads the row without the ORM (a Core row has the same attribute
+# names): the hot paths read a project for every run and every webhook delivery and never change it.
+_EXISTS = select(ProjectRow.name).where(ProjectRow.name == bindparam("b_name"))
+_BY_NAME = select(ProjectRow.__table__).where(ProjectRow.__table__.c.name == bindparam("b_name"))
 
 
 class ProjectService:
@@ -162,6 +165,11 @@ class ProjectService:
             raise NotFound(f"project '{name}' does not exist; add it with `shipway project add`",
                            details={"project": name})
         return row
+
+    def _read(self, s, name: str):
+        """The project's row, read-only (:data:`_BY_NAME`); :class:`NotFound` if there is none."""
+        row = s.connection().execute(_BY_NAME, {"b_name": name}).first() if isinstance(name, str) else None
+        return row if row is not None else self._row(s, name)  # (raises the usual NotFound)
 
     def require(self, s, name: str) -> None:
         """Raise :class:`NotFound` unless project ``name`` exists (inside the caller's session ``s``)."""
@@ -194,7 +202,7 @@ class ProjectService:
     def with_webhook_secret(self, name: str) -> tuple[Project, str]:
         """The project and its webhook secret in one read (the webhook receiver's hot path)."""
         with self.store.session() as s:
-            row = self._row(s, name)
+            row = self._read(s, name)
             return self._project(row), self.sealer.open(row.webhook_secret)
 
     def secrets_of(self, name: str) -> dict[str, str]:
@@ -205,7 +213,7 @@ class ProjectService:
     def for_run(self, name: str) -> tuple[Project, dict[str, str], dict]:
         """The project, its secrets and its git credentials in one read (what a starting run needs)."""
         with self.store.session() as s:
-            row = self._row(s, name)
+            row = self._read(s, name)
             return (self._project(row), self.sealer.open_json(row.secrets),
                     self.sealer.open_json(row.credentials) if row.credentials else {})
 

@@ -40,8 +40,9 @@ STAGE_END = (update(_stages).where(_stages.c.run_id == bindparam("b_run"), _stag
 #: What a run builds, once its pipeline is read (values: pipeline, event, params).
 RUN_LOADED = update(_runs).where(_runs.c.id == bindparam("b_run"))
 
-#: Step records of a stage, ids returned in the order of the parameters.
-STEPS_INSERT = insert(StepRow).returning(StepRow.id, sort_by_parameter_order=True)
+#: Step records of a stage, executemany; returns (id, position) of each. Not ``sort_by_parameter_order``: on
+#: SQLite that means one INSERT per row; unordered, SQLAlchemy sends ONE multi-row INSERT … RETURNING.
+STEPS_INSERT = insert(_steps).returning(_steps.c.id, _steps.c.position)
 
 #: Log index rows (run_id, step_id, file, offset, length), executemany.
 SPANS_INSERT = insert(LogSpan.__table__)
