@@ -12,7 +12,6 @@ the process group (or the container) when the run is cancelled or the deadline p
 from __future__ import annotations
 
 import os
-import select
 import signal
 import threading
 import time
@@ -20,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipway.pipelines.logs import FLUSH_SECONDS, LogWriter
+from shipway.pipelines.pump import pump
 from shipway.pipelines.spawn import Child
 
-READ_SIZE = 1 << 20
-HANDOFF = 512 << 10
 CONTAINER_WORKSPACE = "/workspace"
 LABEL_OWNER = "io.shipway.owner"
 
@@ -135,7 +133,7 @@ def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWrit
     watch = WATCHDOG.watch(ctl, deadline, writer, kill)
     try:
         writer.spawned()
-        _pump(proc.stdout, writer)
+        pump(proc.stdout, writer)
         code = proc.wait()
     finally:
         WATCHDOG.done(watch)
@@ -143,99 +141,6 @@ def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWrit
     if watch.why:
         return Outcome(watch.why[0], code, "cancelled" if watch.why[0] == "aborted" else "timeout")
     return Outcome("succeeded" if code == 0 else "failed", code)
-
-
-def _pump(out, writer: LogWriter) -> None:
-    """Copy the step's output into ``writer`` until EOF.
-
-    A fast producer's pipe yields ~10-60 KiB per read; reads are gathered into one buffer and handed to the
-    writer (mask, store) when it holds ``HANDOFF`` bytes or when the pipe has nothing more right now — so a
-    chatty step costs a few hundred hand-offs per 100 MB, and a quiet one's lines are passed on at once.
-    The pipe object is used, not os.read on its fd: under gevent the pipe is cooperative, os.read is not.
-    """
-    readinto = getattr(out, "readinto", None)
-    if readinto is None:  # pragma: no cover - a pipe object without readinto
-        while data := out.read(READ_SIZE):
-            writer.write_bytes(data)
-            if writer.truncated:
-                return _drain(out, writer)
-        return None
-    fd = out.fileno()
-    buf = _buffer()
-    filled = 0
-    grown = False
-    while True:
-        n = readinto(buf[filled:])
-        if not n:
-            break
-        filled += n
-        if not grown and n >= 1 << 16:
-            grown = _grow_pipe(fd)  # a full default pipe: a chatty step
-        if filled >= HANDOFF or not _readable(fd):
-            writer.write_bytes(buf[:filled])
-            filled = 0
-            if writer.truncated:  # past log_limit: read and discard without masking or copying
-                return _drain(out, writer)
-    if filled:
-        writer.write_bytes(buf[:filled])
-    return None
-
-
-def _grow_pipe(fd: int) -> bool:
-    """A 1 MiB pipe: 16x fewer reads (and wake-ups) than the 64 KiB default. Only for chatty steps (asking the
-    kernel for a big pipe costs ~0.1 ms, a noticeable part of a `true` step)."""
-    try:
-        import fcntl
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
-    except (OSError, ValueError):
-        pass
-    return True
-
-
-_local = threading.local()
-
-
-def _buffer() -> memoryview:
-    """This thread's read buffer (the writer copies what it keeps, so one buffer per thread is reused)."""
-    buf = getattr(_local, "buf", None)
-    if buf is None:
-        buf = _local.buf = memoryview(bytearray(READ_SIZE))
-    return buf
-
-
-def _poll_now():
-    """``select.poll`` as the kernel offers it (gevent replaces it by a version that waits on its loop); poll,
-    not select: a busy server's pipe fds can be above select's 1024 limit."""
-    try:
-        from gevent import monkey
-        return monkey.get_original("select", "poll")
-    except ImportError:  # pragma: no cover - gevent is a dependency
-        return select.poll
-
-
-_POLL = _poll_now()
-
-
-def _readable(fd: int) -> bool:
-    """Whether the pipe has more output right now (without waiting)."""
-    p = _POLL()
-    p.register(fd, select.POLLIN)
-    try:
-        return bool(p.poll(0))
-    except OSError:
-        return False
-
-
-def _drain(out, writer: LogWriter) -> None:
-    scratch = _buffer()
-    readinto = getattr(out, "readinto", None)
-    total = 0
-    while True:
-        n = readinto(scratch) if readinto is not None else len(out.read(READ_SIZE))
-        if not n:
-            break
-        total += n
-    writer.discard(total)
 
 
 def run_container(docker, image: str, argv: list[str], *, workspace: Path, workdir: str, env: dict[str, str],

@@ -89,6 +89,10 @@ class CooperativePipe:
             except BlockingIOError:
                 self._wait_read(self._fd)
 
+    def wait_readable(self) -> None:
+        """Wait on the event loop until the pipe has data (or its end)."""
+        self._wait_read(self._fd)
+
     def read(self, n: int = -1) -> bytes:
         buf = bytearray(n if n > 0 else 1 << 16)
         return bytes(buf[:self.readinto(memoryview(buf))])
