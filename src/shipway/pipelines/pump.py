@@ -100,8 +100,9 @@ def _readable(fd: int) -> bool:
 def drain(out, writer: LogWriter) -> None:
     """Past ``log_limit``: read the rest of the step's output and throw it away (counted, never stored).
 
-    Spliced into ``/dev/null`` where the kernel can: the bytes never reach Python (measured on 100 MB of
-    ``yes``: 2.4x -> 2.1x the time of the command alone). Else read into the thread's scratch buffer."""
+    Spliced into ``/dev/null`` where the kernel can: the bytes never reach Python (measured on a step of
+    100 MB of ``yes`` with the default limit: 2.6x -> 2.4x the command alone with threads, 2.0x -> 1.7x under
+    gevent). Else read into the thread's scratch buffer."""
     total = 0
     fd = out.fileno()
     while hasattr(os, "splice"):
