@@ -100,7 +100,7 @@ class LogWriter:
             data = data[:keep] + (f"\n[shipway] log truncated: this step printed more than {self.limit} bytes "
                                   f"(log_limit); the rest of its output is not stored\n").encode()
             self.truncated = True
-            self.masker.drop()  # the held-back bytes are never emitted (they may start a secret)
+            self.discarded += self.masker.drop()  # held-back bytes are never emitted (they may start a secret)
         self._buf.append(data)
         self._size += len(data)
         self.stored += len(data)

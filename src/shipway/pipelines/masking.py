@@ -74,9 +74,11 @@ class ByteMasker:
         rest, self.tail = self._mask(self.tail), b""
         return rest
 
-    def drop(self) -> None:
-        """Forget the held-back rest (the log is cut here: a secret's prefix must not be emitted)."""
-        self.tail = b""
+    def drop(self) -> int:
+        """Forget the held-back rest (the log is cut here: a secret's prefix must not be emitted); how many
+        bytes that was."""
+        n, self.tail = len(self.tail), b""
+        return n
 
 
 class Masker:
