@@ -90,8 +90,9 @@ class Journal:
         self._urgent = False                   # holds records to store as soon as a step runs (see spawned)
         self._last = time.monotonic()
 
-    def chunk(self, step_id: int | None, data: bytes, op=None) -> None:
-        """Append ``data`` (masked output of ``step_id``) to the file; index it (and ``op``) with the next flush."""
+    def chunk(self, step_id: int | None, data: bytes, op=None, urgent: bool = False) -> None:
+        """Append ``data`` (masked output of ``step_id``) to the file; index it (and ``op``) with the next flush
+        (``urgent``: see :meth:`op`)."""
         with self._lock:
             if data:
                 if self._fd is None:
@@ -110,14 +111,13 @@ class Journal:
                                         "offset": offset, "length": len(data)})
             if op is not None:
                 self._ops.append(op)
+                self._urgent = self._urgent or urgent
 
     def op(self, fn, urgent: bool = False) -> None:
         """Append a record change (``fn(session)``), stored with the next flush. ``urgent``: a record the run
         view should show at once (a stage's start, its steps): stored as soon as the next step's process is
         started (:meth:`spawned`), while it runs, instead of delaying its start."""
-        self.chunk(None, b"", fn)
-        if urgent:
-            self._urgent = True
+        self.chunk(None, b"", fn, urgent)
 
     def spawned(self) -> None:
         """A step's process has just started: store the urgent records now, while it runs (the run waits for
