@@ -5,7 +5,7 @@
    20 container steps vs 20 `docker run --rm`;
 2. log throughput: a step printing 100 MB with masking on vs the same command to /dev/null, with the
    default per-step log_limit (4 MiB stored, the rest read and discarded) and without a limit.
-Run: .venv/bin/python bench/pipelines_engine.py [--no-docker] [--gevent] [--host-only]
+Run: .venv/bin/python bench/pipelines_engine.py [--no-docker] [--gevent] [--host-only | --logs-only]
 (--gevent: monkey-patched like `shipway serve`; gevent's Popen forks the whole process instead of vfork)
 """
 
@@ -223,10 +223,11 @@ def main() -> None:
     ex.start()
     git = GitRepo(tmp / "git")
     try:
-        host_overhead(svc, git, reps)
+        if "--logs-only" not in sys.argv:
+            host_overhead(svc, git, reps)
         if "--host-only" in sys.argv:
             return
-        if "--no-docker" not in sys.argv:
+        if "--no-docker" not in sys.argv and "--logs-only" not in sys.argv:
             container_overhead(svc, git)
         log_throughput(svc, git, tmp, reps)
     finally:

@@ -204,7 +204,7 @@ def test_output_past_the_log_limit_is_counted_to_the_byte_and_the_exit_code_kept
         if not splice:  # where splice is refused (not a pipe, an old kernel): read and count
             real = pump.os.splice
 
-            def refuse(*_a):
+            def refuse(*_a, **_kw):
                 raise OSError(22, "Invalid argument")
             pump.os.splice = refuse
         try:
