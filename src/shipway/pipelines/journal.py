@@ -120,8 +120,8 @@ class Journal:
         self.chunk(None, b"", fn, urgent)
 
     def spawned(self) -> None:
-        """A step's process has just started: store the urgent records now, while it runs (the run waits for
-        it anyway; on a two-CPU machine the transaction costs the step nothing)."""
+        """A step's process has just started: store the urgent records now, while it runs (they no longer
+        delay its start; the run waits for the step anyway)."""
         if self._urgent:
             self.flush()
 

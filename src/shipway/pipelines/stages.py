@@ -18,8 +18,8 @@ from shipway.core.errors import ShipwayError
 from shipway.core.store import utcnow
 from shipway.pipelines import approvals, commands, images, source, spec
 from shipway.pipelines.deploy import deploy_stage
-from shipway.pipelines.when import holds
 from shipway.pipelines.journal import PendingId
+from shipway.pipelines.when import holds
 
 BAD = ("failed", "timed-out", "aborted")
 
