@@ -179,3 +179,21 @@ def test_step_records_deferred_to_the_first_spawn_are_resolved_in_order(store, t
     assert steps["a"].status == "succeeded" and steps["b"].status == "pending"
     chunks = read_chunks(store, run_id)
     assert {c[1] for c in chunks} == {ids[0].value} and "".join(c[2] for c in chunks) == "out ***\n"
+
+
+def test_a_running_stage_and_its_steps_are_shown_while_its_first_step_runs(penv):
+    """The stage's records are stored once its first step has started, not at its end: the run view shows
+    the stage running, the first step running and the next ones pending while the first is still going."""
+    from support.waiting import wait_for
+    penv.project(pipeline="stages:\n  - name: build\n    steps: [{run: 'sleep 6'}, {run: 'true'}]\n")
+    run = penv.start(params={"branch": "main"})
+
+    def shown():
+        stages = penv.svc.run(run["id"], full=True)["stages"]
+        return stages if stages and len(stages[0]["steps"]) == 2 else None
+    stages = wait_for(shown, 5, message="the stage and its steps are recorded while the first step runs")
+    assert stages[0]["name"] == "build" and stages[0]["status"] == "running"
+    assert [s["status"] for s in stages[0]["steps"]] == ["running", "pending"]
+    done = penv.wait(run["id"])
+    assert done["status"] == "succeeded"
+    assert [s["status"] for s in done["stages"][0]["steps"]] == ["succeeded", "succeeded"]
