@@ -192,27 +192,22 @@ def test_log_limit_cut_never_leaks_part_of_a_secret():
             assert "[shipway] log truncated" in j.text
 
 
-def test_output_past_the_log_limit_is_counted_to_the_byte_and_the_exit_code_kept(tmp_path):
+def test_output_past_the_log_limit_is_counted_to_the_byte_and_the_exit_code_kept(tmp_path, monkeypatch):
     """The drain (splice into /dev/null, or reads where splice is refused) throws away exactly what the
     step printed past its limit; the step runs to its end and its exit code still decides."""
     from shipway.pipelines import commands, pump
     from shipway.pipelines.logs import LogWriter
     argv = ["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' a; exit 3"]
+
+    def refuse(*_a, **_kw):  # where splice is refused (not a pipe, an old kernel): read and count
+        raise OSError(22, "Invalid argument")
     for splice in (True, False):
+        if not splice:
+            monkeypatch.setattr(pump.os, "splice", refuse)
         j = _Journal()
         w = LogWriter(None, None, 1, 1, ["SECRETXYZ"], journal=j, limit=1000)
-        if not splice:  # where splice is refused (not a pipe, an old kernel): read and count
-            real = pump.os.splice
-
-            def refuse(*_a, **_kw):
-                raise OSError(22, "Invalid argument")
-            pump.os.splice = refuse
-        try:
-            out = commands.run_host(argv, cwd=tmp_path, env=commands.base_env({}), writer=w,
-                                    ctl=commands.Control(), deadline=None)
-        finally:
-            if not splice:
-                pump.os.splice = real
+        out = commands.run_host(argv, cwd=tmp_path, env=commands.base_env({}), writer=w,
+                                ctl=commands.Control(), deadline=None)
         assert out.status == "failed" and out.exit_code == 3
         assert w.truncated and w.discarded == 3000000 - 1000, (splice, w.discarded)
 
