@@ -78,6 +78,7 @@ def run_row(returned) -> RunRow | None:
     add it to a session (it would be inserted again)."""
     return None if returned is None else RunRow(**returned._mapping)
 
+
 #: Nothing stays running or waiting under a finished run (it becomes ``b_cut`` at ``b_now``), and what is
 #: still pending was never reached (skipped). One statement per table.
 SWEEP = tuple(
