@@ -68,6 +68,23 @@ def _resolve(ref):
     return ref.value if isinstance(ref, PendingId) else ref
 
 
+def _write_all(fd: int, parts: list[bytes]) -> int:
+    """Write ``parts`` in order with ``writev`` (no joined copy); ``writev`` may write less than asked
+    (signals, huge buffers): the rest is written again. Returns the number of bytes."""
+    size = sum(len(p) for p in parts)
+    left = size
+    views = [memoryview(p) for p in parts]
+    while left:
+        n = os.writev(fd, views[:1024])  # IOV_MAX
+        left -= n
+        while n:
+            if n >= len(views[0]):
+                n -= len(views.pop(0))
+            else:
+                views[0], n = views[0][n:], 0
+    return size
+
+
 class Journal:
     """Write-behind of one run's log and step-record changes.
 
@@ -90,25 +107,24 @@ class Journal:
         self._urgent = False                   # holds records to store as soon as a step runs (see spawned)
         self._last = time.monotonic()
 
-    def chunk(self, step_id: int | None, data: bytes, op=None, urgent: bool = False) -> None:
-        """Append ``data`` (masked output of ``step_id``) to the file; index it (and ``op``) with the next flush
-        (``urgent``: see :meth:`op`)."""
+    def chunk(self, step_id: int | None, data: bytes | list[bytes], op=None, urgent: bool = False) -> None:
+        """Append ``data`` (masked output of ``step_id``: bytes, or a list of pieces written with one
+        ``writev``) to the file; index it (and ``op``) with the next flush (``urgent``: see :meth:`op`)."""
+        parts = [p for p in data if p] if isinstance(data, list) else [data] if data else []
         with self._lock:
-            if data:
+            if parts:
                 if self._fd is None:
                     self._open()
                 offset = self._end
-                view = memoryview(data)
-                while view:  # os.write may write less than asked (signals, huge buffers)
-                    view = view[os.write(self._fd, view):]
-                self._end += len(data)
+                size = _write_all(self._fd, parts)
+                self._end += size
                 last = self._spans[-1] if self._spans else None
                 if (last is not None and last["step_id"] == step_id and last["offset"] + last["length"] == offset
                         and last["length"] < FLUSH_BYTES):
-                    last["length"] += len(data)  # one row per step per flush (up to ~1 MiB: SSE event size)
+                    last["length"] += size  # one row per step per flush (up to ~1 MiB: SSE event size)
                 else:
                     self._spans.append({"run_id": self.run_id, "step_id": step_id, "file": str(self.path),
-                                        "offset": offset, "length": len(data)})
+                                        "offset": offset, "length": size})
             if op is not None:
                 self._ops.append(op)
                 self._urgent = self._urgent or urgent
