@@ -72,6 +72,14 @@ class LogWriter:
 
     def write_bytes(self, data: bytes) -> None:
         with self._lock:
+            while data and self.limit and not self.truncated:
+                # Near the limit only what can still be stored is masked (plus what may complete a secret
+                # begun before the cut): masking a whole big read to keep a part of it would be wasted.
+                take = self.limit - self.stored + self.masker.keep + 1
+                if take >= len(data):
+                    break
+                self._add(self.masker.write(data[:take]))
+                data = data[take:]
             if self.truncated:
                 self.discarded += len(data)
                 return

@@ -216,6 +216,19 @@ def test_log_limit_cut_never_leaks_part_of_a_secret():
             assert "[shipway] log truncated" in j.text
 
 
+def test_a_big_write_across_the_limit_still_fills_the_log_when_masking_shrinks_it():
+    from shipway.pipelines.logs import LogWriter
+    secret = "SECRET-0123456789abcdef"
+    data = (f"{secret} {secret}\n" * 5000).encode()  # masking shrinks it to a fifth
+    j = _Journal()
+    w = LogWriter(None, None, 1, 1, [secret], journal=j, limit=1000)
+    w.write_bytes(memoryview(data))  # one read far past the limit, as the pump hands it on
+    w.close()
+    stored = j.text.split("\n[shipway] log truncated")[0]
+    assert secret[:8] not in j.text and 1000 - len(secret) <= len(stored.encode()) <= 1000
+    assert stored.startswith("*** ***\n*** ***\n") and w.truncated and w.discarded > len(data) - 1000 * 8
+
+
 def test_output_past_the_log_limit_is_counted_to_the_byte_and_the_exit_code_kept(tmp_path, monkeypatch):
     """The drain (splice into /dev/null, or reads where splice is refused) throws away exactly what the
     step printed past its limit; the step runs to its end and its exit code still decides."""
