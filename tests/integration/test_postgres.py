@@ -88,7 +88,7 @@ def test_run_records_hot_path_works_on_postgres(postgres, tmp_path):
             ids = s.execute(sql.STEPS_INSERT, [{"run_id": row.id, "stage": "s", "name": f"step {i}", "position": i,
                                                 "status": "pending", "attempts": 0} for i in range(3)]).scalars().all()
         assert len(ids) == 3 and ids == sorted(ids)
-        journal.chunk(ids[0], b"hello\n")
+        journal.chunk(ids[0], [b"hello\n"])
         journal.step(ids[0], status="succeeded", exit_code=0, started_at=utcnow(), finished_at=utcnow())
         journal.op(lambda s: s.connection().execute(sql.STAGE_END, {"b_run": row.id, "b_name": "s",
                                                                     "b_status": "failed", "b_now": utcnow()}))

@@ -107,10 +107,10 @@ class Journal:
         self._urgent = False                   # holds records to store as soon as a step runs (see spawned)
         self._last = time.monotonic()
 
-    def chunk(self, step_id: int | None, data: bytes | list[bytes], op=None, urgent: bool = False) -> None:
-        """Append ``data`` (masked output of ``step_id``: bytes, or a list of pieces written with one
-        ``writev``) to the file; index it (and ``op``) with the next flush (``urgent``: see :meth:`op`)."""
-        parts = [p for p in data if p] if isinstance(data, list) else [data] if data else []
+    def chunk(self, step_id: int | None, pieces: list[bytes], op=None, urgent: bool = False) -> None:
+        """Append ``pieces`` (masked output of ``step_id``, written with one ``writev``) to the file; index
+        them (and ``op``) with the next flush (``urgent``: see :meth:`op`)."""
+        parts = [p for p in pieces if p]
         with self._lock:
             if parts:
                 if self._fd is None:
@@ -133,7 +133,7 @@ class Journal:
         """Append a record change (``fn(session)``), stored with the next flush. ``urgent``: a record the run
         view should show at once (a stage's start, its steps): stored as soon as the next step's process is
         started (:meth:`spawned`), while it runs, instead of delaying its start."""
-        self.chunk(None, b"", fn, urgent)
+        self.chunk(None, [], fn, urgent)
 
     def spawned(self) -> None:
         """A step's process has just started: store the urgent records now, while it runs (they no longer

@@ -84,13 +84,13 @@ def test_journal_transaction_stores_the_batch_with_the_change_or_keeps_it(store,
     when the change fails, the batch goes back to pending and the next flush stores it."""
     from shipway.pipelines.logs import Journal, read_chunks
     j = Journal(store, None, 5, tmp_path / "logs")
-    j.chunk(None, b"first line\n")
+    j.chunk(None, [b"first line\n"])
     with pytest.raises(RuntimeError):
         with j.transaction() as s:
             s.add(StageRow(run_id=5, name="lost", kind="command", position=0, status="running"))
             raise RuntimeError("the change failed")
     assert read_chunks(store, 5) == []  # rolled back with the change...
-    j.chunk(None, b"second line\n")
+    j.chunk(None, [b"second line\n"])
     j.close()  # ...and stored by the next flush, in order
     assert "".join(c[2] for c in read_chunks(store, 5)) == "first line\nsecond line\n"
     with store.session() as s:

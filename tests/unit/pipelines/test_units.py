@@ -279,7 +279,7 @@ def test_log_file_index_resume_and_legacy_chunks(unit_ctx, tmp_path):
     assert read_chunks(store, 7, step_id=2) == [chunks[1]]
     assert (tmp_path / "logs" / "7.log").read_bytes() == "héllo ***\nsecond\n".encode()
     again = Journal(store, None, 7, tmp_path / "logs")  # resumed after an approval / a restart: appends
-    again.chunk(None, b"resumed\n")
+    again.chunk(None, [b"resumed\n"])
     again.close()
     assert read_chunks(store, 7)[-1][1:] == (None, "resumed\n")
     with store.session() as s:  # a run logged before log files existed
