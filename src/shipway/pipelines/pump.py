@@ -16,6 +16,7 @@ READ_SIZE = 1 << 20
 HANDOFF = 512 << 10
 SPIN = 32  # empty-pipe retries of the drain before it sleeps, after a big piece (see drain)
 SPIN_AFTER = 4 << 10
+DRAIN_THREADS = 64  # under gevent: steps draining at once (more wait for a thread; their producers block)
 
 
 def pump(out, writer: LogWriter) -> None:
@@ -24,7 +25,9 @@ def pump(out, writer: LogWriter) -> None:
     A fast producer's pipe yields ~10-60 KiB per read; reads are gathered into one buffer and handed to the
     writer (mask, store) when it holds ``HANDOFF`` bytes or when the pipe has nothing more right now — so a
     chatty step costs a few hundred hand-offs per 100 MB, and a quiet one's lines are passed on at once.
-    The pipe object is used, not os.read on its fd: under gevent the pipe is cooperative, os.read is not.
+    The pipe object is used, not os.read on its fd: under gevent the pipe is cooperative, os.read is not;
+    and there it pauses after each full hand-off, since masking a step that prints without a break would
+    otherwise keep the event loop (every request of the server) waiting until the step ends.
     """
     readinto = getattr(out, "readinto", None)
     if readinto is None:  # pragma: no cover - a pipe object without readinto
@@ -34,6 +37,7 @@ def pump(out, writer: LogWriter) -> None:
                 return drain(out, writer)
         return None
     fd = out.fileno()
+    pause = getattr(out, "pause", None)
     buf = _buffer()
     filled = 0
     grown = False
@@ -46,9 +50,11 @@ def pump(out, writer: LogWriter) -> None:
             grown = _grow_pipe(fd)  # a full default pipe: a chatty step
         if filled >= HANDOFF or not _readable(fd):
             writer.write_bytes(buf[:filled])
-            filled = 0
             if writer.truncated:  # past log_limit: read and discard without masking or copying
                 return drain(out, writer)
+            if filled >= HANDOFF and pause is not None:
+                pause()  # the pipe may never run dry: let the rest of the server run between hand-offs
+            filled = 0
     if filled:
         writer.write_bytes(buf[:filled])
     return None
@@ -102,39 +108,73 @@ def _readable(fd: int) -> bool:
 def drain(out, writer: LogWriter) -> None:
     """Past ``log_limit``: read the rest of the step's output and throw it away (counted, never stored).
 
-    Spliced into ``/dev/null`` where the kernel can: the bytes never reach Python. When the last splice took
-    a big piece (``SPIN_AFTER``: the producer outpaces us), an empty pipe is retried ``SPIN`` times before
-    the thread sleeps — such a producer writes again within microseconds, and sleeping at every empty pipe
-    made it wait for each wake-up (100 MB of ``yes``: the step took 1.45x the command alone instead of 2.4x
-    with threads, 1.7x under gevent). After a small piece it sleeps at once: a slow producer costs no spinning.
-    Else (no splice) read into a scratch buffer."""
-    total = 0
+    Spliced into ``/dev/null`` where the kernel can (:func:`splice_rest`): the bytes never reach Python.
+    Under gevent (``shipway serve``) the splice loop runs in one of the hub's native threads: it touches
+    nothing but the pipe's fd, and a blocking splice there wakes as soon as the producer writes, where waiting
+    on the event loop took a trip through it at every empty pipe (100 MB of ``yes``: ~9 ms less) — and the
+    event loop stays free for requests meanwhile. Where splice is refused, the rest is read and counted."""
     fd = out.fileno()
+    total, done = 0, False
+    if hasattr(os, "splice"):
+        pool = _drain_pool(out)
+        if pool is None:
+            total, done = splice_rest(fd)
+        else:
+            os.set_blocking(fd, True)  # only the native thread reads the pipe until it returns
+            try:
+                total, done = pool.apply(splice_rest, (fd,))
+            finally:
+                os.set_blocking(fd, False)
+    if not done:
+        scratch = _buffer()
+        readinto = getattr(out, "readinto", None)
+        while True:
+            n = readinto(scratch) if readinto is not None else len(out.read(READ_SIZE))
+            if not n:
+                break
+            total += n
+    writer.discard(total)
+
+
+_pool = None
+
+
+def _drain_pool(out):
+    """Under gevent (``out`` is a :class:`~.spawn.CooperativePipe`): the native threads that drain, else ``None``.
+
+    A pool of our own, not the hub's: a drain lasts as long as its step prints, and the hub's pool also
+    resolves host names for the whole server — long drains there would hold up every DNS lookup."""
+    global _pool
+    if not hasattr(out, "wait_readable"):
+        return None
+    if _pool is None:
+        from gevent.threadpool import ThreadPool
+        _pool = ThreadPool(DRAIN_THREADS)
+    return _pool
+
+
+def splice_rest(fd: int) -> tuple[int, bool]:
+    """Splice the blocking pipe ``fd`` into ``/dev/null`` until its end: ``(bytes moved, reached the end)``;
+    not at the end when the kernel refused splice (not a pipe, an old kernel): the caller reads the rest.
+
+    When the last splice took a big piece (``SPIN_AFTER``: the producer outpaces us), an empty pipe is retried
+    ``SPIN`` times before the thread sleeps in a blocking splice — such a producer writes again within
+    microseconds, and sleeping at every empty pipe made it wait for each wake-up (100 MB of ``yes``: 1.45x the
+    command alone instead of 2.4x). After a small piece it sleeps at once: a slow producer costs no spinning."""
+    total = 0
     nonblocking = getattr(os, "SPLICE_F_NONBLOCK", 0)
     empty = SPIN  # empty-pipe retries since the last piece (SPIN: sleep at once)
-    while hasattr(os, "splice"):
+    while True:
         try:
             n = os.splice(fd, _null(), 1 << 20, flags=nonblocking if empty < SPIN else 0)
         except BlockingIOError:
-            if empty < SPIN:
-                empty += 1
-            else:  # a cooperative (non-blocking) pipe under gevent: wait on the event loop
-                out.wait_readable()
+            empty += 1
             continue
-        except OSError:  # not something splice takes: read the rest below
-            break
+        except OSError:
+            return total, False
         if not n:
-            writer.discard(total)
-            return
+            return total, True
         total, empty = total + n, 0 if n >= SPIN_AFTER else SPIN
-    scratch = _buffer()
-    readinto = getattr(out, "readinto", None)
-    while True:
-        n = readinto(scratch) if readinto is not None else len(out.read(READ_SIZE))
-        if not n:
-            break
-        total += n
-    writer.discard(total)
 
 
 _devnull: int | None = None

@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 
+PAUSE_SECONDS = 1e-6  # CooperativePipe.pause: the shortest timer, i.e. one turn of the event loop
 _vfork_popen = None
 
 
@@ -74,8 +75,9 @@ class CooperativePipe:
     `true` step.) The pipe itself is closed by :meth:`Child.close`."""
 
     def __init__(self, pipe) -> None:
+        from gevent import sleep
         from gevent.socket import wait_read
-        self._wait_read = wait_read
+        self._wait_read, self._sleep = wait_read, sleep
         self._fd = pipe.fileno()
         os.set_blocking(self._fd, False)
 
@@ -92,6 +94,11 @@ class CooperativePipe:
     def wait_readable(self) -> None:
         """Wait on the event loop until the pipe has data (or its end)."""
         self._wait_read(self._fd)
+
+    def pause(self) -> None:
+        """Let the event loop run once (timers, I/O, other greenlets) before going on: a timer, since a
+        ``sleep(0)`` only runs the greenlets already scheduled, not the loop."""
+        self._sleep(PAUSE_SECONDS)
 
     def read(self, n: int = -1) -> bytes:
         buf = bytearray(n if n > 0 else 1 << 16)

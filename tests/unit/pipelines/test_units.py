@@ -325,6 +325,24 @@ res = commands.run_host(["sleep", "20"], cwd=pathlib.Path("."), env={"PATH": "/u
 out["timeout"] = [res.status, res.exit_code, round(time.monotonic() - t0, 1)]
 out["missing"] = commands.run_host(["/nonexistent/prog"], cwd=pathlib.Path("."), env={}, writer=w,
                                    ctl=commands.Control(), deadline=None).status
+# a step printing without a break, stored whole: the event loop keeps turning while it is masked and stored
+beats, beating = [], True
+def beat():
+    while beating:
+        beats.append(time.perf_counter())
+        gevent.sleep(0.001)
+beater = gevent.spawn(beat)
+gevent.sleep(0.01)
+t0 = time.perf_counter()
+w = LogWriter(None, None, 1, 3, ["SECRETXYZ"], journal=J(), limit=0)
+commands.run_host(["sh", "-c", "yes 'a line SECRETXYZ' | head -c 30000000"], cwd=pathlib.Path("."),
+                  env={"PATH": "/usr/bin:/bin"}, writer=w, ctl=commands.Control(), deadline=None)
+t1 = time.perf_counter()
+beating = False
+beater.join()
+during = [b for b in beats if t0 <= b <= t1]
+out["chatty"] = {"step": t1 - t0, "beats": len(during),
+                 "max_gap": max(b - a for a, b in zip([t0] + during, during + [t1]))}
 print(json.dumps(out))
 '''
 
@@ -348,6 +366,9 @@ def test_host_steps_under_gevent_monkey_patching(tmp_path):
     assert out["exit3"] == 3
     assert out["timeout"][0] == "timed-out" and out["timeout"][1] == -9 and out["timeout"][2] < 5
     assert out["missing"] == "failed"
+    # the pump pauses between hand-offs: no stall of the whole server for as long as a chatty step prints
+    chatty = out["chatty"]
+    assert chatty["beats"] >= 5 and chatty["max_gap"] < chatty["step"] / 3, chatty
 
 
 def test_journal_writes_pieces_in_order_when_writev_writes_less(tmp_path, monkeypatch):
