@@ -17,7 +17,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 
-from shipway.core import zkpaths
+from shipway.core import zk_gevent, zkpaths
 from shipway.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def make_client(hosts: str, *, timeout: float = 6.0, read_only: bool = False) ->
     retry = dict(max_tries=-1, delay=0.1, backoff=2, max_delay=2.0)
     return KazooClient(hosts=hosts, timeout=timeout, connection_retry=retry,
                        command_retry=dict(max_tries=5, delay=0.1, backoff=2, max_delay=2.0),
-                       read_only=read_only)
+                       read_only=read_only, handler=zk_gevent.handler())
 
 
 class ZkConnection:
