@@ -79,3 +79,50 @@ def test_the_leader_gets_its_own_error_and_the_batcher_is_not_stuck():
         batcher.submit(1)
     with pytest.raises(RuntimeError):  # the next caller leads again and gets its own error
         batcher.submit(2)
+
+
+GEVENT_SCRIPT = r'''
+from gevent import monkey; monkey.patch_all()
+import json
+import gevent
+from shipway.core.batching import Batcher
+
+blocking_sleep = monkey.get_original("time", "sleep")
+
+
+def run(with_company):
+    """8 writers whose submit follows a wait on the event loop (a ZooKeeper write's reply); the write blocks
+    the loop, as SQLite's does."""
+    sizes, on_the_way = [], [0]
+    batcher = Batcher(lambda items: (sizes.append(len(items)), blocking_sleep(0.002)),
+                      write_one=lambda item: (sizes.append(1), blocking_sleep(0.002)),
+                      company=(lambda: on_the_way[0]) if with_company else None)
+
+    def writer(i):
+        for n in range(10):
+            on_the_way[0] += 1
+            try:
+                gevent.sleep(0.001)  # the reply of the ZooKeeper write
+                batcher.submit((i, n))
+            finally:
+                on_the_way[0] -= 1
+    gevent.joinall([gevent.spawn(writer, i) for i in range(8)])
+    return {"items": sum(sizes), "writes": len(sizes)}
+
+
+print(json.dumps({"alone": run(False), "company": run(True)}))
+'''
+
+
+def test_under_gevent_a_leader_waits_a_loop_turn_for_writers_on_their_way(tmp_path):
+    """A blocking write never yields under gevent: without ``company`` every batch holds one item; with it the
+    leader lets the loop turn and the writers whose replies are in finish their way into its batch."""
+    import json
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["alone"]["items"] == out["company"]["items"] == 80
+    assert out["company"]["writes"] <= out["alone"]["writes"] / 2, out

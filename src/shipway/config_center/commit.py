@@ -13,6 +13,8 @@ server recorded meanwhile) fails only its own publish.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -57,8 +59,24 @@ class GroupCommit:
     def __init__(self, engine, index: Callable[[Any, Any, Value], None]) -> None:
         self.engine = engine
         self._index = index  # index_core(conn, key, value): one config's index row, inside a transaction
+        #: publishes between their start and their record's commit (see :meth:`publishing`)
+        self.in_flight = 0
+        self._count_lock = threading.Lock()
         self._batcher: Batcher[Record] = Batcher(self._transaction, write_one=self._one, max_batch=MAX_BATCH,
+                                                 company=lambda: self.in_flight,
                                                  name="config group commit")
+
+    @contextmanager
+    def publishing(self):
+        """Count a publish on its way to :meth:`submit` (a leader under gevent waits a loop turn or two for
+        such publishes to queue up: :mod:`shipway.core.batching`)."""
+        with self._count_lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
 
     def submit(self, record: Record) -> None:
         """Return once ``record`` is committed to SQL; raise what the database raised otherwise."""

@@ -151,7 +151,8 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         type_ = validate.check_type(type)
         validate.check_content(content, type_)
         path = config_path(*key)
-        with self._lock(key):
+        # publishing(): counted from here (not while waiting for the key's lock) as on its way to SQL
+        with self._lock(key), self.commits.publishing():
             for attempt in range(5):
                 # A CAS is always checked against a fresh read, never against the cache.
                 cached = self._written.pop(key, None) if attempt == 0 and cas_md5 is None else None
