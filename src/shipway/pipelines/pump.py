@@ -105,6 +105,13 @@ def _readable(fd: int) -> bool:
         return False
 
 
+def _wait_readable(fd: int) -> None:
+    """Block this (native) thread until ``fd`` has data or its end."""
+    p = _POLL()
+    p.register(fd, select.POLLIN)
+    p.poll()
+
+
 def drain(out, writer: LogWriter) -> None:
     """Past ``log_limit``: read the rest of the step's output and throw it away (counted, never stored).
 
@@ -168,7 +175,10 @@ def splice_rest(fd: int) -> tuple[int, bool]:
         try:
             n = os.splice(fd, _null(), 1 << 20, flags=nonblocking if empty < SPIN else 0)
         except BlockingIOError:
-            empty += 1
+            if empty < SPIN:
+                empty += 1
+            else:  # the pipe is non-blocking after all: wait here for data, never spin
+                _wait_readable(fd)
             continue
         except OSError:
             return total, False

@@ -249,6 +249,30 @@ def test_output_past_the_log_limit_is_counted_to_the_byte_and_the_exit_code_kept
         assert w.truncated and w.discarded == 3000000 - 1000, (splice, w.discarded)
 
 
+def test_the_splice_drain_waits_without_spinning_on_a_non_blocking_pipe():
+    """The drain's native thread waits in the kernel for a slow producer, even if the pipe it was handed is
+    non-blocking (under gevent the pipe is made blocking for it; a leftover flag must not make it spin)."""
+    import threading
+    import time
+    from shipway.pipelines import pump
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+
+    def produce():
+        time.sleep(0.3)
+        os.write(w, b"x" * 10000)
+        os.close(w)
+    t = threading.Thread(target=produce)
+    t.start()
+    cpu = time.thread_time()
+    try:
+        assert pump.splice_rest(r) == (10000, True)
+    finally:
+        t.join()
+        os.close(r)
+    assert time.thread_time() - cpu < 0.1  # waited, not spun for 0.3 s
+
+
 def test_byte_masker_multiline_and_split_secrets_in_bytes():
     from shipway.pipelines.masking import ByteMasker
     key = "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFFGGGG\n-----END KEY-----"
