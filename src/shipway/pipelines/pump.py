@@ -116,7 +116,7 @@ def drain(out, writer: LogWriter) -> None:
     """Past ``log_limit``: read the rest of the step's output and throw it away (counted, never stored).
 
     Spliced into ``/dev/null`` where the kernel can (:func:`splice_rest`): the bytes never reach Python.
-    Under gevent (``shipway serve``) the splice loop runs in one of the hub's native threads: it touches
+    Under gevent (``shipway serve``) the splice loop runs in a native thread (:func:`_drain_pool`): it touches
     nothing but the pipe's fd, and a blocking splice there wakes as soon as the producer writes, where waiting
     on the event loop took a trip through it at every empty pipe (100 MB of ``yes``: ~9 ms less) — and the
     event loop stays free for requests meanwhile. Where splice is refused, the rest is read and counted."""
@@ -152,7 +152,7 @@ def _drain_pool(out):
     A pool of our own, not the hub's: a drain lasts as long as its step prints, and the hub's pool also
     resolves host names for the whole server — long drains there would hold up every DNS lookup."""
     global _pool
-    if not hasattr(out, "wait_readable"):
+    if not getattr(out, "cooperative", False):
         return None
     if _pool is None:
         from gevent.threadpool import ThreadPool

@@ -74,6 +74,9 @@ class CooperativePipe:
     loop. (gevent's ``FileObjectPosix`` does the same through an io stack built per step: ~0.1 ms of a
     `true` step.) The pipe itself is closed by :meth:`Child.close`."""
 
+    #: reads wait on the event loop: what blocks (the drain past log_limit) goes to a native thread (pump.py)
+    cooperative = True
+
     def __init__(self, pipe) -> None:
         from gevent import sleep
         from gevent.socket import wait_read
@@ -90,10 +93,6 @@ class CooperativePipe:
                 return os.readv(self._fd, [buf])
             except BlockingIOError:
                 self._wait_read(self._fd)
-
-    def wait_readable(self) -> None:
-        """Wait on the event loop until the pipe has data (or its end)."""
-        self._wait_read(self._fd)
 
     def pause(self) -> None:
         """Let the event loop run once (timers, I/O, other greenlets) before going on: a timer, since a
