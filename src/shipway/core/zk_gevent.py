@@ -50,7 +50,6 @@ def _fd(obj) -> int:
 
 
 FD_SETSIZE = 1024  # select(2) takes no fd above this; gevent's select starts with one
-_POLLERS: dict[tuple, object] = {}  # fds and masks -> a poll object registered for them (kazoo asks for the same few)
 _READY_R = _select.POLLIN | _select.POLLERR | _select.POLLHUP
 _READY_W = _select.POLLOUT | _select.POLLERR | _select.POLLHUP
 
@@ -62,23 +61,18 @@ def select(rlist, wlist, xlist, timeout=None):
         raise ValueError("timeout must be non-negative")
     if all(_fd(o) < FD_SETSIZE for o in rlist) and all(_fd(o) < FD_SETSIZE for o in wlist):
         return _gevent_select(rlist, wlist, xlist, timeout)
-    key = (tuple(_fd(o) for o in rlist), tuple(_fd(o) for o in wlist))
-    poller = _POLLERS.get(key)
-    if poller is None:
-        if len(_POLLERS) > 16:  # fds of closed connections: start afresh
-            _POLLERS.clear()
-        poller = _POLLERS[key] = _original_poll()()
-        masks: dict[int, int] = {}
-        for fds, mask in ((key[0], _select.POLLIN), (key[1], _select.POLLOUT)):
-            for fd in fds:
-                masks[fd] = masks.get(fd, 0) | mask
-        for fd, mask in masks.items():
-            poller.register(fd, mask)
+    # Above select(2)'s limit (rare: a server holding ~1,000 connections): one poll object for this call.
+    poller = _original_poll()()
+    masks: dict[int, int] = {}
+    for objs, mask in ((rlist, _select.POLLIN), (wlist, _select.POLLOUT)):
+        for obj in objs:
+            masks[_fd(obj)] = masks.get(_fd(obj), 0) | mask
+    for fd, mask in masks.items():
+        poller.register(fd, mask)
     events = poller.poll(0)
     if events or timeout == 0:
         ready = dict(events)
         if any(ev & _select.POLLNVAL for ev in ready.values()):
-            _POLLERS.pop(key, None)
             raise ValueError("Invalid event mask or fd")  # what kazoo's own select raises for a closed fd
         from gevent import sleep
         sleep(0)  # as gevent's select does: a loop that always finds data ready must still let others run
