@@ -115,32 +115,57 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
-def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWriter, ctl: Control,
-             deadline: float | None) -> Outcome:
-    """Run ``argv`` on the host in its own process group (started on the vfork path, see :mod:`.spawn`)."""
+class HostProcess:
+    """A started host step (:func:`start_host`): :meth:`finish` pumps its output and waits for its end."""
+
+    def __init__(self, child: Child, writer: LogWriter, ctl: Control, deadline: float | None) -> None:
+        self.child, self.writer, self.ctl, self.deadline = child, writer, ctl, deadline
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def finish(self) -> Outcome:
+        """Pump the output to EOF and reap the process (killed by the watchdog on a cancel or past the
+        deadline); the outcome."""
+        watch = WATCHDOG.watch(self.ctl, self.deadline, self.writer, self.kill)
+        try:
+            pump(self.child.stdout, self.writer)
+            code = self.child.wait()
+        finally:
+            WATCHDOG.done(watch)
+            self.child.close()
+        if watch.why:
+            return Outcome(watch.why[0], code, "cancelled" if watch.why[0] == "aborted" else "timeout")
+        return Outcome("succeeded" if code == 0 else "failed", code)
+
+
+def start_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWriter, ctl: Control,
+               deadline: float | None) -> HostProcess | Outcome:
+    """Start ``argv`` on the host in its own process group (on the vfork path, see :mod:`.spawn`); a failed
+    :class:`Outcome` if it cannot start. The journal stores its urgent records while the process runs."""
     try:
         proc = Child(argv, cwd, env)
     except OSError as e:
         writer.line(f"cannot start {argv[0]!r}: {e.strerror}")
         return Outcome("failed", None, str(e))
-
-    def kill() -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    watch = WATCHDOG.watch(ctl, deadline, writer, kill)
+    started = HostProcess(proc, writer, ctl, deadline)
     try:
         writer.spawned()
-        pump(proc.stdout, writer)
-        code = proc.wait()
-    finally:
-        WATCHDOG.done(watch)
-        proc.close()
-    if watch.why:
-        return Outcome(watch.why[0], code, "cancelled" if watch.why[0] == "aborted" else "timeout")
-    return Outcome("succeeded" if code == 0 else "failed", code)
+    except BaseException:  # not reached by a failed flush (logged by spawned): an interrupt; never leave it running
+        started.kill()
+        started.finish()
+        raise
+    return started
+
+
+def run_host(argv: list[str], *, cwd: Path, env: dict[str, str], writer: LogWriter, ctl: Control,
+             deadline: float | None) -> Outcome:
+    """Run ``argv`` on the host to its end (:func:`start_host` then :meth:`HostProcess.finish`)."""
+    started = start_host(argv, cwd=cwd, env=env, writer=writer, ctl=ctl, deadline=deadline)
+    return started if isinstance(started, Outcome) else started.finish()
 
 
 def run_container(docker, image: str, argv: list[str], *, workspace: Path, workdir: str, env: dict[str, str],

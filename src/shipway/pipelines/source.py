@@ -23,6 +23,9 @@ from typing import Iterator
 import git
 
 from shipway.core.errors import NotFound
+from shipway.pipelines.spawn import use_vfork_for_gitpython
+
+use_vfork_for_gitpython()  # under gevent (`shipway serve` patches before importing this): git without fork()
 
 _ASKPASS = """#!/bin/sh
 case "$1" in

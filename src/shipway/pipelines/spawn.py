@@ -14,6 +14,12 @@ the process, and the two things that would block the event loop are made coopera
   inside a loop iteration; nothing between the spawn and the watcher's start yields to the loop (the
   original ``Popen`` only does blocking, non-cooperative syscalls), so the watcher always exists before
   the child can be reaped, and it receives the status.
+
+GitPython's `git` processes (fetch, clone, the persistent `cat-file`) go the same way:
+:func:`use_vfork_for_gitpython` gives it gevent's ``Popen`` (cooperative pipes, ``wait`` and
+``communicate``) with the process started by the original code on the vfork path. Forking the whole server
+for a `git fetch` cost ~1,100 page faults afterwards (every page the server then wrote had been made
+copy-on-write): 2-4 ms added to the next 20 steps, measured.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from pathlib import Path
 
 PAUSE_SECONDS = 1e-6  # CooperativePipe.pause: the shortest timer, i.e. one turn of the event loop
 _vfork_popen = None
+_patched: bool | None = None  # is subprocess monkey-patched (gevent)? Decided at startup, asked per step
+_devnull: int | None = None   # every step's stdin: one descriptor for the process, not an open per step
+_vfork_gevent_popen = None
 
 
 def _original_popen():
@@ -57,16 +66,64 @@ def _original_popen():
     return _vfork_popen
 
 
+def _gevent_popen_on_vfork():
+    """gevent's ``Popen`` whose ``_execute_child`` is the original one on the vfork path (see the module doc)."""
+    global _vfork_gevent_popen
+    if _vfork_gevent_popen is None:
+        from gevent.subprocess import Popen as GeventPopen
+        vfork = _original_popen()
+
+        class VforkGeventPopen(GeventPopen):
+            _close_pipe_fds = vfork._close_pipe_fds  # used by the original _execute_child
+
+            def _execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env,
+                               universal_newlines, *rest):
+                if preexec_fn is not None:  # Python code in the child: only a real fork can run it
+                    return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env,
+                                                  universal_newlines, *rest)
+                self._loop.install_sigchld()
+                *rest, process_group = rest  # gevent's "none" is None, the C code's is -1
+                vfork._execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env, *rest,
+                                     -1 if process_group is None else process_group)
+                # No yield since the spawn: the watcher exists before libev can reap the child.
+                watcher = self._loop.child(self.pid, False)
+                watcher.start(self._on_child, watcher)  # sets returncode and wakes wait()
+                return None
+        _vfork_gevent_popen = VforkGeventPopen
+    return _vfork_gevent_popen
+
+
+def use_vfork_for_gitpython() -> None:
+    """Under gevent, make GitPython start its `git` processes on the vfork path (idempotent; a no-op
+    without gevent, where ``subprocess.Popen`` already uses vfork)."""
+    if _hub() is None:
+        return
+    import git.cmd
+    git.cmd.safer_popen = _gevent_popen_on_vfork()
+
+
 def _hub():
     """The gevent hub when subprocess is monkey-patched, else ``None``."""
-    try:
-        from gevent import monkey
-    except ImportError:  # pragma: no cover - gevent is a dependency
-        return None
-    if not monkey.is_module_patched("subprocess"):
+    global _patched
+    if _patched is None:
+        try:
+            from gevent import monkey
+        except ImportError:  # pragma: no cover - gevent is a dependency
+            _patched = False
+        else:
+            _patched = monkey.is_module_patched("subprocess")
+    if not _patched:
         return None
     from gevent.hub import get_hub
     return get_hub()
+
+
+def _stdin() -> int:
+    """A read-only descriptor of /dev/null, opened once (close-on-exec: the child gets it as its fd 0 only)."""
+    global _devnull
+    if _devnull is None:
+        _devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull
 
 
 class CooperativePipe:
@@ -116,7 +173,7 @@ class Child:
             hub.loop.install_sigchld()  # what gevent's Popen does first: child watchers need SIGCHLD
         # bufsize=0: each read is one read(2) of whatever the pipe holds.
         self.proc = popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, process_group=0, bufsize=0)
+                          stdin=_stdin(), process_group=0, bufsize=0)
         self.pid = self.proc.pid
         self.stdout = self.proc.stdout
         self._watcher = None

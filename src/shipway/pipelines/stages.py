@@ -7,18 +7,15 @@ stage with one line in the log.
 
 from __future__ import annotations
 
-import glob
 import threading
 import time
-import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 from shipway.core.errors import ShipwayError
 from shipway.core.store import utcnow
 from shipway.pipelines import approvals, commands, images, source, spec
 from shipway.pipelines.deploy import deploy_stage
-from shipway.pipelines.journal import PendingId
+from shipway.pipelines.step_jobs import StepJob, step_label
 from shipway.pipelines.when import holds
 
 BAD = ("failed", "timed-out", "aborted")
@@ -165,65 +162,40 @@ class StageRunner:
     # -- steps ---------------------------------------------------------------
     def steps(self, stage_name: str, steps: list[dict], env: dict, deadline: float | None,
               default_image: str | None) -> str:
+        """Run ``steps`` in order until one fails (unless ``continue_on_error``); the stage's status.
+
+        Step N+1 is launched as soon as step N's status is known; step N's records are written and step
+        N+2 prepared while N+1 runs (see :mod:`.step_jobs`)."""
         rc, eng = self.rc, self.engine
-        status = "succeeded"
+        if not steps:
+            return "succeeded"
         # Stored while the first step runs (one transaction for all, with the stage's start).
         ids = eng.new_steps(rc, stage_name, [step_label(st) for st in steps], defer=True)
-        for i, step in enumerate(steps):
-            if rc.ctl.cancelled.is_set():
-                return "aborted"
-            st = self.step(stage_name, step, i, env, deadline, default_image, ids[i])
-            if st in BAD and not step.get("continue_on_error"):
-                return st
-        return status
 
-    def step(self, stage_name: str, step: dict, i: int, env: dict, deadline: float | None,
-             default_image: str | None, step_id: int | PendingId) -> str:
-        rc, eng, svc = self.rc, self.engine, self.svc
-        argv = step["argv"] if "argv" in step else ["sh", "-c", step["run"]]
-        label = step_label(step)
-        step_env = dict(env)  # the stage's: resolved from the pipeline's and the stage's environment already
-        if step.get("environment"):
-            step_env.update(rc.resolve_env(step["environment"]))
-        w = eng.writer(rc, step_id, step.get("log_limit"))
-        # "running" and the end are stored by the run's journal with the step's output (within
-        # FLUSH_SECONDS, or at the stage's end): a stage of short steps costs a transaction or two, not one
-        # per step.
-        w.start(status="running", started_at=utcnow())
-        image = step.get("image") or default_image
+        def prepare(i: int) -> StepJob:
+            return StepJob(self, stage_name, steps[i], env, deadline, default_image, ids[i])
+        job, ended = prepare(0), None
         try:
-            root = rc.workspace_root  # resolved once per run
-            workdir_path = source.inside(root, step["workdir"]) if step.get("workdir") else root
-        except ValueError as e:
-            w.line(str(e))
-            w.close(status="failed", finished_at=utcnow())
-            return "failed"
-        workdir = str(workdir_path.relative_to(root)) if workdir_path != root else ""
-        out = commands.Outcome("failed")
-        attempts = 0
-        for attempt in range(1 + int(step.get("retry") or 0)):
-            attempts += 1
-            step_deadline = rc.ctl.step_deadline(spec.parse_duration(step.get("timeout")), deadline)
-            w.line(f"$ {label}" + (f"   (in {image})" if image else "") + (f"   (attempt {attempt + 1})" if attempt else ""))
-            svc.metrics.first_step(rc.row.id)
-            if image:
-                out = commands.run_container(svc.docker, image, argv, workspace=rc.workspace, workdir=workdir,
-                                             env=step_env, writer=w, ctl=rc.ctl, deadline=step_deadline,
-                                             labels={commands.LABEL_OWNER: "pipelines", "io.shipway.run": str(rc.row.id),
-                                                     **svc.container_labels})
-            else:
-                host_env = commands.base_env(dict(step_env, HOME=str(rc.workspace)))
-                out = commands.run_host(argv, cwd=workdir_path, env=host_env, writer=w, ctl=rc.ctl,
-                                        deadline=step_deadline)
-            if out.status != "failed":
-                break
-        w.line(f"exit code {out.exit_code}" if out.status in ("succeeded", "failed") else f"{out.status}")
-        junit = collect_junit(rc.workspace, step.get("junit")) if step.get("junit") else None
-        if junit:
-            w.line(f"tests: {junit['tests']} failures: {junit['failures']} errors: {junit['errors']} "
-                   f"skipped: {junit['skipped']}")
-        w.close(status=out.status, finished_at=utcnow(), exit_code=out.exit_code, attempts=attempts, junit=junit)
-        return out.status
+            for i, step in enumerate(steps):
+                if rc.ctl.cancelled.is_set():
+                    return "aborted"
+                job.launch()
+                if ended is not None:
+                    ended, last = None, ended
+                    last.end()
+                nxt = prepare(i + 1) if i + 1 < len(steps) else None
+                st = job.wait()
+                ended = job
+                if st in BAD and not step.get("continue_on_error"):
+                    return st
+                job = nxt
+            return "succeeded"
+        except BaseException:
+            job.abandon()  # launched but never waited for: its process must not outlive the stage
+            raise
+        finally:
+            if ended is not None:
+                ended.end()
 
     # -- post ----------------------------------------------------------------
     def post(self, post: dict | None, outcome: str, where: str) -> None:
@@ -244,37 +216,3 @@ class StageRunner:
                 self.steps(f"{where}.post.{k}"[:64], post[k], env, time.monotonic() + 600, None)
             finally:
                 self.rc.ctl = ctl_backup
-
-
-def step_label(step: dict) -> str:
-    """What the run view calls a step: its name, else the first line of its command."""
-    text = step.get("name") or step.get("run") or " ".join(step.get("argv") or [])
-    lines = text.strip().splitlines()
-    return lines[0][:120] if lines else "step"
-
-
-def collect_junit(workspace: Path, patterns: Any) -> dict | None:
-    """Summarise JUnit XML files matching ``patterns`` (inside the workspace only)."""
-    pats = [patterns] if isinstance(patterns, str) else list(patterns or [])
-    total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "failed_cases": [], "files": []}
-    root = workspace.resolve()
-    for pat in pats:
-        for f in sorted(glob.glob(str(root / pat), recursive=True)):
-            p = Path(f).resolve()
-            if root not in p.parents or not p.is_file() or p.stat().st_size > 20 << 20:
-                continue
-            try:
-                tree = ET.parse(p)
-            except ET.ParseError:
-                continue
-            total["files"].append(str(p.relative_to(root)))
-            for case in tree.getroot().iter("testcase"):
-                total["tests"] += 1
-                for tag, key in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
-                    el = case.find(tag)
-                    if el is not None:
-                        total[key] += 1
-                        if key != "skipped" and len(total["failed_cases"]) < 50:
-                            total["failed_cases"].append({"name": f"{case.get('classname', '')}.{case.get('name', '')}",
-                                                          "message": (el.get("message") or "")[:300]})
-    return total if total["files"] else None

@@ -213,3 +213,69 @@ def test_many_short_steps_share_transactions_and_records_stay_exact(penv, monkey
     log = penv.log(done["id"])
     assert all(f"step{i}\n" in log for i in range(20))
     assert len(stores) < 20  # not one transaction per step
+
+
+def test_overlapped_steps_keep_the_log_in_order_and_stop_at_a_failure(penv):
+    """Step N+1 starts before step N's records are written (step_jobs): the log still reads in order, and a
+    step prepared ahead of a failure never shows."""
+    penv.project(pipeline="""
+stages:
+  - name: s
+    steps:
+      - {name: one, run: 'echo out-one'}
+      - {name: two, run: 'echo out-two; exit 4'}
+      - {name: three, run: 'echo out-three'}
+  - name: t
+    steps:
+      - {name: four, run: 'echo out-four'}
+""")
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "failed"
+    assert penv.log(done["id"]).split("\n") == [
+        "$ one", "out-one", "exit code 0", "$ two", "out-two", "exit code 4", ""]
+    steps = done["stages"][0]["steps"]
+    assert [(s["name"], s["status"], s["exit_code"]) for s in steps] == [
+        ("one", "succeeded", 0), ("two", "failed", 4), ("three", "skipped", None)]
+
+
+
+def test_an_error_preparing_a_step_ahead_is_raised_at_its_turn():
+    """A step is prepared while the previous one runs; what fails then (an environment that cannot be
+    resolved) must surface where the step would have started, not earlier."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from shipway.core.errors import ShipwayError
+    from shipway.pipelines.step_jobs import StepJob
+
+    def resolve_env(_layer):
+        raise ShipwayError("environment X: the project has no secret 'missing'")
+    runner = SimpleNamespace(rc=SimpleNamespace(resolve_env=resolve_env, workspace=Path("/tmp")))
+    job = StepJob(runner, "s", {"run": "true", "environment": {"X": {"from_secret": "missing"}}}, {}, None, None, 1)
+    with pytest.raises(ShipwayError, match="no secret 'missing'"):
+        job.launch()
+
+
+def test_a_launched_step_never_outlives_a_failing_stage(penv, monkeypatch):
+    """If the bookkeeping of step N fails after step N+1's process has started, that process is killed and
+    reaped (not left running unwatched) and the stage fails."""
+    import subprocess
+    import time as _time
+
+    from shipway.pipelines import step_jobs
+    real_end = step_jobs.StepJob.end
+
+    def end(self):
+        if self.label == "one":
+            raise RuntimeError("records broke")
+        return real_end(self)
+    monkeypatch.setattr(step_jobs.StepJob, "end", end)
+    penv.project(pipeline="stages:\n  - name: s\n    steps:\n      - {name: one, run: 'true'}\n"
+                          "      - {name: two, run: 'sleep 31.25'}\n")
+    t0 = _time.monotonic()
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "failed" and _time.monotonic() - t0 < 15
+    assert "records broke" in penv.log(done["id"])
+    left = subprocess.run(["pgrep", "-f", "sleep 31.25"], capture_output=True, text=True).stdout.split()
+    assert left == []
