@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from shipway.core.errors import ShipwayError
 from shipway.core.store import utcnow

@@ -36,6 +36,7 @@ class StepJob:
         self.out = commands.Outcome("failed")
         self.attempts = 0
         self.ended_at = None
+        self.junit: dict | None = None  # the JUnit summary, read at the step's end (wait)
         self._process = None  # the started host process of the current attempt (commands.HostProcess)
         self._failed_start: commands.Outcome | None = None  # or why it could not start
         try:
@@ -57,7 +58,7 @@ class StepJob:
         # per step.
         self.w = self.runner.engine.writer(rc, step_id, step.get("log_limit"))
         self.bad_workdir = ""
-        root = self.root = rc.workspace_root  # resolved once per run
+        root = rc.workspace_root  # resolved once per run
         try:
             self.workdir_path = source.inside(root, step["workdir"]) if step.get("workdir") else root
         except ValueError as e:
@@ -95,16 +96,17 @@ class StepJob:
             if self.out.status != "failed":
                 break
         self.ended_at = utcnow()
+        # Read now, before the next step starts and can rewrite the reports.
+        self.junit = collect_junit(self.runner.rc.workspace, self.step["junit"]) if self.step.get("junit") else None
         return self.out.status
 
     def end(self) -> None:
         """The exit code line, the JUnit summary and the step's end record."""
-        w, out, step = self.w, self.out, self.step
+        w, out, junit = self.w, self.out, self.junit
         if self.bad_workdir:
             w.close(status="failed", finished_at=self.ended_at)
             return
         w.line(f"exit code {out.exit_code}" if out.status in ("succeeded", "failed") else f"{out.status}")
-        junit = collect_junit(self.runner.rc.workspace, step.get("junit")) if step.get("junit") else None
         if junit:
             w.line(f"tests: {junit['tests']} failures: {junit['failures']} errors: {junit['errors']} "
                    f"skipped: {junit['skipped']}")

@@ -279,3 +279,28 @@ def test_a_launched_step_never_outlives_a_failing_stage(penv, monkeypatch):
     assert "records broke" in penv.log(done["id"])
     left = subprocess.run(["pgrep", "-f", "sleep 31.25"], capture_output=True, text=True).stdout.split()
     assert left == []
+
+
+def test_junit_reports_are_read_before_the_next_step_can_touch_them(penv, monkeypatch):
+    """Step N's records are written while step N+1 runs; its JUnit reports must be read before, or step N+1
+    could delete or rewrite them first. Here step N's end is held until step N+1 has deleted them."""
+    import time as _time
+
+    from shipway.pipelines import step_jobs
+    real_end = step_jobs.StepJob.end
+
+    def end(self):
+        if self.label == "tests":
+            reports, deadline = self.runner.rc.workspace / "r", _time.monotonic() + 10
+            while reports.exists() and _time.monotonic() < deadline:  # until the next step removed them
+                _time.sleep(0.01)
+        return real_end(self)
+    monkeypatch.setattr(step_jobs.StepJob, "end", end)
+    xml = '<testsuite><testcase classname="t" name="ok"/></testsuite>'
+    penv.project(pipeline="stages:\n  - {name: f, kind: fetch}\n  - name: t\n    steps:\n"
+                          "      - {name: tests, run: 'mkdir -p r && cp report.xml r/', junit: 'r/*.xml'}\n"
+                          "      - {name: cleanup, run: 'rm -rf r'}\n",
+                 files={"report.xml": xml})
+    done = penv.wait(penv.start(params={"branch": "main"})["id"])
+    assert done["status"] == "succeeded"
+    assert done["stages"][1]["steps"][0]["junit"]["tests"] == 1
