@@ -87,8 +87,14 @@ def _gevent_popen_on_vfork():
                                      -1 if process_group is None else process_group)
                 # No yield since the spawn: the watcher exists before libev can reap the child.
                 watcher = self._loop.child(self.pid, False)
-                watcher.start(self._on_child, watcher)  # sets returncode and wakes wait()
+                watcher.start(self._exited, watcher)
                 return None
+
+            def _exited(self, watcher) -> None:
+                try:
+                    self._on_child(watcher)  # gevent's: sets returncode and wakes wait()
+                finally:
+                    watcher.close()
         _vfork_gevent_popen = VforkGeventPopen
     return _vfork_gevent_popen
 
