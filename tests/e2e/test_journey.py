@@ -14,7 +14,7 @@ from support.waiting import wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.zookeeper, pytest.mark.registry]
 
 
-def _goto_past_reload(page, url: str, attempts: int = 3) -> None:
+def _goto_past_reload(page, url: str, attempts: int = 5) -> None:
     for attempt in range(attempts):
         try:
             page.goto(url)
@@ -23,6 +23,9 @@ def _goto_past_reload(page, url: str, attempts: int = 3) -> None:
             interrupted = "interrupted by another navigation" in str(e) or "ERR_ABORTED" in str(e)
             if not interrupted or attempt == attempts - 1:
                 raise
+            # The page's own reload is under way: let it finish before navigating again, or the next goto
+            # may be cut short by the same reload.
+            page.wait_for_load_state("load")
 
 
 def _answer(url: str) -> str:
