@@ -11,6 +11,7 @@ import select
 import threading
 
 from shipway.pipelines.logs import LogWriter
+from shipway.pipelines.spawn import devnull
 
 READ_SIZE = 1 << 20
 HANDOFF = 512 << 10
@@ -173,7 +174,7 @@ def splice_rest(fd: int) -> tuple[int, bool]:
     empty = SPIN  # empty-pipe retries since the last piece (SPIN: sleep at once)
     while True:
         try:
-            n = os.splice(fd, _null(), 1 << 20, flags=nonblocking if empty < SPIN else 0)
+            n = os.splice(fd, devnull(), 1 << 20, flags=nonblocking if empty < SPIN else 0)
         except BlockingIOError:
             if empty < SPIN:
                 empty += 1
@@ -185,14 +186,3 @@ def splice_rest(fd: int) -> tuple[int, bool]:
         if not n:
             return total, True
         total, empty = total + n, 0 if n >= SPIN_AFTER else SPIN
-
-
-_devnull: int | None = None
-
-
-def _null() -> int:
-    """A write-only ``/dev/null`` for the whole process (close-on-exec: no step inherits it)."""
-    global _devnull
-    if _devnull is None:
-        _devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-    return _devnull

@@ -32,7 +32,7 @@ from pathlib import Path
 PAUSE_SECONDS = 1e-6  # CooperativePipe.pause: the shortest timer, i.e. one turn of the event loop
 _vfork_popen = None
 _patched: bool | None = None  # is subprocess monkey-patched (gevent)? Decided at startup, asked per step
-_devnull: int | None = None   # every step's stdin: one descriptor for the process, not an open per step
+_devnull: int | None = None   # see devnull()
 _vfork_gevent_popen = None
 
 
@@ -124,11 +124,13 @@ def _hub():
     return get_hub()
 
 
-def _stdin() -> int:
-    """A read-only descriptor of /dev/null, opened once (close-on-exec: the child gets it as its fd 0 only)."""
+def devnull() -> int:
+    """``/dev/null`` opened once for the whole process (read-write, close-on-exec): every host step's stdin
+    (the child gets it as its fd 0 only) and where the drain past ``log_limit`` splices output (pump.py),
+    instead of an open and a close per step."""
     global _devnull
     if _devnull is None:
-        _devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        _devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     return _devnull
 
 
@@ -179,7 +181,7 @@ class Child:
             hub.loop.install_sigchld()  # what gevent's Popen does first: child watchers need SIGCHLD
         # bufsize=0: each read is one read(2) of whatever the pipe holds.
         self.proc = popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=_stdin(), process_group=0, bufsize=0)
+                          stdin=devnull(), process_group=0, bufsize=0)
         self.pid = self.proc.pid
         self.stdout = self.proc.stdout
         self._watcher = None
