@@ -28,6 +28,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from shipway.pipelines import vfork
+
 
 PAUSE_SECONDS = 1e-6  # CooperativePipe.pause: the shortest timer, i.e. one turn of the event loop
 _vfork_popen = None
@@ -170,20 +172,26 @@ class CooperativePipe:
 
 
 class Child:
-    """A started host step: ``pid``, ``stdout`` (readable with ``readinto``), :meth:`wait`, :meth:`close`."""
+    """A started host step: ``pid``, ``stdout`` (readable with ``readinto``), :meth:`wait`, :meth:`close`.
+
+    Started with :func:`.vfork.start` (CPython's C ``fork_exec`` without ``Popen``'s Python around it) where
+    the interpreter is one it knows, else with the original ``Popen``: both on the vfork path."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         hub = _hub()
-        if hub is None:
-            popen = subprocess.Popen
-        else:
-            popen = _original_popen()
+        if hub is not None:
             hub.loop.install_sigchld()  # what gevent's Popen does first: child watchers need SIGCHLD
-        # bufsize=0: each read is one read(2) of whatever the pipe holds.
-        self.proc = popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=devnull(), process_group=0, bufsize=0)
-        self.pid = self.proc.pid
-        self.stdout = self.proc.stdout
+        self.proc = None
+        if vfork.AVAILABLE:
+            self.pid, fd = vfork.start(argv, str(cwd), env, devnull())
+            pipe = open(fd, "rb", buffering=0)  # one read(2) per read: whatever the pipe holds
+        else:
+            popen = subprocess.Popen if hub is None else _original_popen()
+            # bufsize=0: each read is one read(2) of whatever the pipe holds.
+            self.proc = popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=devnull(), process_group=0, bufsize=0)
+            self.pid, pipe = self.proc.pid, self.proc.stdout
+        self._pipe = self.stdout = pipe
         self._watcher = None
         if hub is not None:
             # No yield since the spawn: the watcher is started before libev can reap the child.
@@ -193,18 +201,22 @@ class Child:
             self._exited = Waiter()
             self._watcher = hub.loop.child(self.pid, False)
             self._watcher.start(self._exited.switch, None)
-            self.stdout = CooperativePipe(self.proc.stdout)
+            self.stdout = CooperativePipe(pipe)
 
     def wait(self) -> int:
         """The exit code (``-N`` for a signal), like ``Popen.wait``; cooperative under gevent."""
         if self._watcher is None:
-            return self.proc.wait()
+            if self.proc is not None:
+                return self.proc.wait()
+            _pid, status = os.waitpid(self.pid, 0)
+            return os.waitstatus_to_exitcode(status)
         self._exited.get()
         status = self._watcher.rstatus
         self._watcher.stop()
         code = os.waitstatus_to_exitcode(status)
-        self.proc.returncode = code  # libev reaped it: Popen must never wait for it again
+        if self.proc is not None:
+            self.proc.returncode = code  # libev reaped it: Popen must never wait for it again
         return code
 
     def close(self) -> None:
-        self.proc.stdout.close()
+        self._pipe.close()
