@@ -2,12 +2,13 @@
 
 Plain CPython: ``subprocess.Popen`` without a preexec function (``process_group=0`` instead of a
 ``setpgid`` hook) uses ``_posixsubprocess.fork_exec`` with ``vfork()``: ~0.3 ms, whatever the size of
-the server process.
+the server process. :class:`Child` makes that C call itself (:mod:`.vfork`, without ``Popen``'s Python
+around it) where it knows the interpreter's version, else it uses the original ``Popen``.
 
 Under gevent's monkey patching (``shipway serve``) ``subprocess.Popen`` is gevent's, which forks the
 WHOLE server with ``os.fork()`` and runs Python in the child: ~5 ms per step in a server-sized process
-(measured: 20 `true` steps took 111 ms instead of 20 ms). So under gevent the ORIGINAL ``Popen`` starts
-the process, and the two things that would block the event loop are made cooperative:
+(measured: 20 `true` steps took 111 ms instead of 20 ms). So under gevent too the process starts on the
+vfork path as above, and the two things that would block the event loop are made cooperative:
 
 * the output pipe is read non-blocking, waiting for data on the hub (:class:`CooperativePipe`);
 * the exit status comes from a libev child watcher. libev reaps EVERY child when SIGCHLD arrives, but only
