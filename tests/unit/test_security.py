@@ -1,5 +1,6 @@
 """401 / 403 / CSRF and the JSON error shape, through the real Flask app."""
 
+import os
 import re
 
 
@@ -98,6 +99,27 @@ def test_tokens_api(unit_app, as_role):
 def test_healthz_is_public_and_has_request_id(unit_app):
     r = unit_app.test_client().get("/healthz", headers={"X-Request-Id": "abc123"})
     assert r.status_code == 200 and r.headers["X-Request-Id"] == "abc123"
+
+
+def test_requests_without_an_id_get_distinct_ones(unit_app):
+    client = unit_app.test_client()
+    ids = [client.get("/healthz").headers["X-Request-Id"] for _ in range(3)]
+    assert len(set(ids)) == 3 and all(len(i) == 20 and int(i, 16) >= 0 for i in ids)
+    assert len({i[:12] for i in ids}) == 1  # one process: one prefix, then a counter
+
+
+def test_a_forked_process_numbers_its_requests_under_a_new_prefix():
+    from shipway.server import ops
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its first id and leaves at once
+        os.write(w, ops._new_request_id().encode())
+        os._exit(0)
+    os.close(w)
+    child_id = os.read(r, 100).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert child_id[:12] != ops._new_request_id()[:12]
 
 
 def test_readyz_reports_each_dependency_down(unit_app):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import itertools
 import logging
 import os
 import time
@@ -84,10 +85,28 @@ def readiness(ctx, timeout: float = 3.0) -> tuple[bool, dict]:
     return all(r["ok"] for r in results.values()), results
 
 
+_request_ids = itertools.count()
+_id_prefix = os.urandom(6).hex()
+
+
+def _reseed_request_ids() -> None:
+    global _id_prefix, _request_ids
+    _id_prefix, _request_ids = os.urandom(6).hex(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_reseed_request_ids)
+
+
+def _new_request_id() -> str:
+    """A request id unique to this request: a random prefix per process and a counter (not a read of
+    ``/dev/urandom`` per request; an id is a label in logs and headers, not a secret)."""
+    return f"{_id_prefix}{next(_request_ids) & 0xFFFFFFFF:08x}"
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start():
-        rid = request.headers.get("X-Request-Id", "")[:64] or os.urandom(8).hex()
+        rid = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
         g.request_id = rid
         g.token = logs.request_id.set(rid)
         g.t0 = time.perf_counter()

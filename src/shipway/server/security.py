@@ -57,7 +57,8 @@ class CookieSessions(SecureCookieSessionInterface):
     of a small API request's CPU). A cookie, when present, is verified exactly as before."""
 
     def open_session(self, app: Flask, request):
-        if not request.cookies.get(self.get_cookie_name(app)):
+        # No Cookie header at all (the usual API call) is known without parsing one.
+        if "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
 
