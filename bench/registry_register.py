@@ -180,7 +180,9 @@ def main() -> None:
 
         total = n * 4
         conc_raw, conc_http = [], []
-        for raw_round, http_round in zip("abc", "hij"):  # interleaved: the load drifts (letters: distinct names)
+        # Interleaved: the load drifts. A round's letter picks its znode names (raw) or its 10.x address
+        # range (HTTP), so every round registers new instances.
+        for raw_round, http_round in zip("abc", "hij"):
             conc_raw.append(concurrent("raw", serve.zk, "", total, args.workers, raw_round))
             conc_http.append(concurrent("http", str(serve.port), serve.token, total, args.workers, http_round))
     print(f"registrations, sequential ({done} each, interleaved in {rounds} rounds):")
