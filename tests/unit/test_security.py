@@ -113,13 +113,13 @@ def test_a_forked_process_numbers_its_requests_under_a_new_prefix():
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child reports its first id and leaves at once
-        os.write(w, ops._new_request_id().encode())
+        os.write(w, ops.new_request_id().encode())
         os._exit(0)
     os.close(w)
     child_id = os.read(r, 100).decode()
     os.close(r)
     os.waitpid(pid, 0)
-    assert child_id[:12] != ops._new_request_id()[:12]
+    assert child_id[:12] != ops.new_request_id()[:12]
 
 
 def test_readyz_reports_each_dependency_down(unit_app):

@@ -22,6 +22,8 @@ def register(app, ctx) -> None:
         ctx.add_component(HealthKeeper(ctx, naming))
     app.register_blueprint(rest.bp)
     app.register_blueprint(nacos.bp)
+    for route in nacos.lane_routes(naming):
+        app.extensions["fastlane"].add(route)
     app.register_blueprint(pages.bp)
     from shipway.server import openapi
     openapi.add_paths(openapi_doc.PATHS, openapi_doc.SCHEMAS)

@@ -11,25 +11,37 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from typing import Mapping
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError
 from shipway.core.http import context, requires
+from shipway.server.fastlane import TEXT, Answer, Route, json_answer
 from shipway.registry import model
 from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_NAMESPACE
 
 bp = Blueprint("nacos_naming", __name__, url_prefix="/nacos/v1/ns")
 
 OK = "ok"
+_OK: Answer = (200, TEXT, OK.encode())
 CODE_OK = 10200
 CODE_NOT_FOUND = 20404
 
 
+def error_answer(e: ShipwayError) -> Answer:
+    """Nacos's answer to an error: ``caused: <message>;`` as text, 400 for a conflict (Nacos has no 409 here)."""
+    return (400 if isinstance(e, Conflict) else e.status), TEXT, f"caused: {e.message};".encode()
+
+
 @bp.errorhandler(ShipwayError)
 def _error(e: ShipwayError):
-    status = 400 if isinstance(e, Conflict) else e.status
-    return Response(f"caused: {e.message};", status=status, mimetype="text/plain")
+    return _response(error_answer(e))
+
+
+def _response(answer: Answer) -> Response:
+    status, ctype, body = answer
+    return Response(body, status=status, content_type=ctype)
 
 
 def naming():
@@ -44,8 +56,7 @@ def _values() -> dict:
     return values
 
 
-def _param(name: str, *alts: str, required: bool = False, default=None):
-    values = _values()
+def _param(values: Mapping[str, str], name: str, *alts: str, required: bool = False, default=None):
     for key in (name, *alts):
         value = values.get(key)
         if value not in (None, ""):
@@ -55,18 +66,18 @@ def _param(name: str, *alts: str, required: bool = False, default=None):
     return default
 
 
-def _namespace() -> str:
-    return model.check_name(_param("namespaceId", default=DEFAULT_NAMESPACE), "namespaceId")
+def _namespace(v: Mapping[str, str]) -> str:
+    return model.check_name(_param(v, "namespaceId", default=DEFAULT_NAMESPACE), "namespaceId")
 
 
-def _service() -> tuple[str, str, str]:
-    ns = _namespace()
-    group, svc = model.split_service(_param("serviceName", required=True), _param("groupName"))
+def _service(v: Mapping[str, str]) -> tuple[str, str, str]:
+    ns = _namespace(v)
+    group, svc = model.split_service(_param(v, "serviceName", required=True), _param(v, "groupName"))
     return ns, group, svc
 
 
-def _cluster() -> str:
-    return model.check_name(_param("clusterName", "cluster", default=DEFAULT_CLUSTER), "clusterName")
+def _cluster(v: Mapping[str, str]) -> str:
+    return model.check_name(_param(v, "clusterName", "cluster", default=DEFAULT_CLUSTER), "clusterName")
 
 
 def _host(inst: dict, healthy: bool | None = None) -> dict:
@@ -81,39 +92,50 @@ def _host(inst: dict, healthy: bool | None = None) -> dict:
 
 
 # -- instances -------------------------------------------------------------------
+def register_instance(naming_svc, v: Mapping[str, str]) -> Answer:
+    """``POST /instance`` on the request's values ``v``: Nacos's answer (the Flask view and the fast lane)."""
+    ns, group, svc = _service(v)
+    naming_svc.register_instance(
+        svc, _param(v, "ip", required=True), _param(v, "port", required=True), namespace=ns, group=group,
+        cluster=_cluster(v), weight=_param(v, "weight", default=1.0), metadata=_param(v, "metadata"),
+        ephemeral=model.parse_bool(_param(v, "ephemeral"), "ephemeral", True),
+        healthy=model.parse_bool(_param(v, "healthy"), "healthy", True),
+        enabled=model.parse_bool(_param(v, "enabled", "enable"), "enabled", True))
+    return _OK
+
+
+def deregister_instance(naming_svc, v: Mapping[str, str]) -> Answer:
+    """``DELETE /instance`` on the request's values ``v``."""
+    ns, group, svc = _service(v)
+    naming_svc.deregister_instance(svc, _param(v, "ip", required=True), _param(v, "port", required=True),
+                                   namespace=ns, group=group, cluster=_cluster(v))
+    return _OK
+
+
 @bp.post("/instance")
 @requires("developer")
 def register():
-    ns, group, svc = _service()
-    naming().register_instance(
-        svc, _param("ip", required=True), _param("port", required=True), namespace=ns, group=group,
-        cluster=_cluster(), weight=_param("weight", default=1.0), metadata=_param("metadata"),
-        ephemeral=model.parse_bool(_param("ephemeral"), "ephemeral", True),
-        healthy=model.parse_bool(_param("healthy"), "healthy", True),
-        enabled=model.parse_bool(_param("enabled", "enable"), "enabled", True))
-    return Response(OK, mimetype="text/plain")
+    return _response(register_instance(naming(), _values()))
 
 
 @bp.delete("/instance")
 @requires("developer")
 def deregister():
-    ns, group, svc = _service()
-    naming().deregister_instance(svc, _param("ip", required=True), _param("port", required=True),
-                                 namespace=ns, group=group, cluster=_cluster())
-    return Response(OK, mimetype="text/plain")
+    return _response(deregister_instance(naming(), _values()))
 
 
 @bp.put("/instance")
 @requires("developer")
 def update():
-    ns, group, svc = _service()
-    ip, port = model.check_ip(_param("ip", required=True)), model.check_port(_param("port", required=True))
-    iid = model.instance_id(ip, port, _cluster(), group, svc)
-    enabled = _param("enabled", "enable")
+    v = _values()
+    ns, group, svc = _service(v)
+    ip, port = model.check_ip(_param(v, "ip", required=True)), model.check_port(_param(v, "port", required=True))
+    iid = model.instance_id(ip, port, _cluster(v), group, svc)
+    enabled = _param(v, "enabled", "enable")
     try:
-        naming().update_instance(ns, group, svc, iid, weight=_param("weight"),
+        naming().update_instance(ns, group, svc, iid, weight=_param(v, "weight"),
                                  enabled=None if enabled is None else model.parse_bool(enabled, "enabled"),
-                                 metadata=model.check_metadata(_param("metadata")) if _param("metadata") else None)
+                                 metadata=model.check_metadata(_param(v, "metadata")) if _param(v, "metadata") else None)
     except NotFound:
         raise BadRequest(f"instance not exist: {iid}", field="ip") from None
     return Response(OK, mimetype="text/plain")
@@ -122,9 +144,10 @@ def update():
 @bp.get("/instance")
 @requires("viewer")
 def detail():
-    ns, group, svc = _service()
-    ip, port = model.check_ip(_param("ip", required=True)), model.check_port(_param("port", required=True))
-    iid = model.instance_id(ip, port, _cluster(), group, svc)
+    v = _values()
+    ns, group, svc = _service(v)
+    ip, port = model.check_ip(_param(v, "ip", required=True)), model.check_port(_param(v, "port", required=True))
+    iid = model.instance_id(ip, port, _cluster(v), group, svc)
     try:
         naming().service_record(ns, group, svc)
     except NotFound:
@@ -141,9 +164,10 @@ def detail():
 @bp.get("/instance/list")
 @requires("viewer")
 def instance_list():
-    ns, group, svc = _service()
-    healthy_only = model.parse_bool(_param("healthyOnly"), "healthyOnly", False)
-    clusters = [c for c in (_param("clusters", default="") or "").split(",") if c]
+    v = _values()
+    ns, group, svc = _service(v)
+    healthy_only = model.parse_bool(_param(v, "healthyOnly"), "healthyOnly", False)
+    clusters = [c for c in (_param(v, "clusters", default="") or "").split(",") if c]
     all_insts, rec = naming().cached(ns, group, svc)
     insts = [i for i in all_insts if i.get("enabled", True) and (not clusters or i.get("clusterName") in clusters)]
     threshold = float((rec or {}).get("protectThreshold") or 0.0)
@@ -161,11 +185,11 @@ def instance_list():
                     "checksum": checksum, "allIPs": False, "reachProtectionThreshold": reached, "valid": True})
 
 
-@bp.put("/instance/beat")
-@requires("developer")
-def beat():
-    ns = _namespace()
-    raw = _param("beat")
+def beat_instance(naming_svc, v: Mapping[str, str]) -> Answer:
+    """``PUT /instance/beat`` on the request's values ``v``: a heartbeat (registers the instance when the
+    ``beat`` JSON describes it; ``code`` 20404 for an unknown instance without one)."""
+    ns = _namespace(v)
+    raw = _param(v, "beat")
     body = None
     if raw:
         try:
@@ -175,26 +199,43 @@ def beat():
         if not isinstance(body, dict):
             raise BadRequest("beat must be a JSON object", field="beat")
     src = body or {}
-    group, svc = model.split_service(_param("serviceName", default=src.get("serviceName")), _param("groupName"))
-    ip = model.check_ip(src.get("ip") or _param("ip", required=True))
-    port = model.check_port(src.get("port") or _param("port", required=True))
-    cluster = model.check_name(src.get("cluster") or _param("clusterName", "cluster", default=DEFAULT_CLUSTER),
+    group, svc = model.split_service(_param(v, "serviceName", default=src.get("serviceName")), _param(v, "groupName"))
+    ip = model.check_ip(src.get("ip") or _param(v, "ip", required=True))
+    port = model.check_port(src.get("port") or _param(v, "port", required=True))
+    cluster = model.check_name(src.get("cluster") or _param(v, "clusterName", "cluster", default=DEFAULT_CLUSTER),
                                "clusterName")
-    inst = naming().beat(ns, group, svc, ip, port, cluster, body)
+    inst = naming_svc.beat(ns, group, svc, ip, port, cluster, body)
     if inst is None:
-        return jsonify({"clientBeatInterval": model.DEFAULT_BEAT_INTERVAL_MS, "code": CODE_NOT_FOUND})
+        return json_answer({"clientBeatInterval": model.DEFAULT_BEAT_INTERVAL_MS, "code": CODE_NOT_FOUND})
     interval, _, _ = model.beat_timing(inst)
-    return jsonify({"clientBeatInterval": int(interval * 1000), "code": CODE_OK, "lightBeatEnabled": True})
+    return json_answer({"clientBeatInterval": int(interval * 1000), "code": CODE_OK, "lightBeatEnabled": True})
+
+
+@bp.put("/instance/beat")
+@requires("developer")
+def beat():
+    return _response(beat_instance(naming(), _values()))
+
+
+def lane_routes(naming_svc) -> list[Route]:
+    """The calls Nacos clients make at machine rates, for the server's fast lane (:mod:`shipway.server.fastlane`)."""
+    def route(method: str, path: str, endpoint: str, call) -> Route:
+        return Route(method, f"{bp.url_prefix}{path}", f"{bp.name}.{endpoint}", "developer",
+                     lambda v: call(naming_svc, v), error_answer)
+    return [route("POST", "/instance", "register", register_instance),
+            route("DELETE", "/instance", "deregister", deregister_instance),
+            route("PUT", "/instance/beat", "beat", beat_instance)]
 
 
 # -- services --------------------------------------------------------------------
 @bp.post("/service")
 @requires("developer")
 def create_service():
-    ns, group, svc = _service()
+    v = _values()
+    ns, group, svc = _service(v)
     try:
-        naming().create_service(ns, group, svc, protect_threshold=_param("protectThreshold", default=0.0),
-                                metadata=_param("metadata"))
+        naming().create_service(ns, group, svc, protect_threshold=_param(v, "protectThreshold", default=0.0),
+                                metadata=_param(v, "metadata"))
     except Conflict:
         raise BadRequest(f"specified service already exists, serviceName : {group}@@{svc}") from None
     return Response(OK, mimetype="text/plain")
@@ -203,7 +244,8 @@ def create_service():
 @bp.delete("/service")
 @requires("developer")
 def delete_service():
-    ns, group, svc = _service()
+    v = _values()
+    ns, group, svc = _service(v)
     try:
         naming().delete_service(ns, group, svc)
     except NotFound:
@@ -216,10 +258,11 @@ def delete_service():
 @bp.put("/service")
 @requires("developer")
 def update_service():
-    ns, group, svc = _service()
+    v = _values()
+    ns, group, svc = _service(v)
     try:
-        naming().update_service(ns, group, svc, protect_threshold=_param("protectThreshold"),
-                                metadata=_param("metadata"))
+        naming().update_service(ns, group, svc, protect_threshold=_param(v, "protectThreshold"),
+                                metadata=_param(v, "metadata"))
     except NotFound:
         raise BadRequest(f"service {group}@@{svc} not found!") from None
     return Response(OK, mimetype="text/plain")
@@ -228,7 +271,8 @@ def update_service():
 @bp.get("/service")
 @requires("viewer")
 def get_service():
-    ns, group, svc = _service()
+    v = _values()
+    ns, group, svc = _service(v)
     try:
         rec = naming().get_service(ns, group, svc)
     except NotFound:
@@ -243,14 +287,15 @@ def get_service():
 @bp.get("/service/list")
 @requires("viewer")
 def service_list():
-    ns = _namespace()
+    v = _values()
+    ns = _namespace(v)
     try:
-        page = int(_param("pageNo", default=1))
-        size = int(_param("pageSize", default=20))
+        page = int(_param(v, "pageNo", default=1))
+        size = int(_param(v, "pageSize", default=20))
     except ValueError:
         raise BadRequest("pageNo and pageSize must be integers", field="pageNo") from None
     if page < 1 or not 1 <= size <= 10000:
         raise BadRequest("pageNo must be ≥ 1 and pageSize between 1 and 10000", field="pageSize")
-    group = model.check_name(_param("groupName", default=model.DEFAULT_GROUP), "groupName")
+    group = model.check_name(_param(v, "groupName", default=model.DEFAULT_GROUP), "groupName")
     total, items = naming().list_services(ns, group, page=page, size=size)
     return jsonify({"count": total, "doms": [i["name"] for i in items]})

@@ -32,6 +32,7 @@ PARTS: list[str] = [
 def create_app(ctx: Context, *, parts: list[str] | None = None) -> Flask:
     """Build the Flask app serving every part for ``ctx``."""
     from shipway.server import accounts, errors, ops, security
+    from shipway.server.fastlane import FastLane
 
     app = Flask("shipway", template_folder=None, static_folder=None)
     app.config.update(
@@ -46,6 +47,9 @@ def create_app(ctx: Context, *, parts: list[str] | None = None) -> Flask:
     )
     app.json.sort_keys = False
     app.extensions["shipway"] = ctx
+    # Parts add the hot calls they answer without Flask (see server/fastlane.py); the rest reaches Flask.
+    app.extensions["fastlane"] = lane = FastLane(app.wsgi_app, ctx.users)
+    app.wsgi_app = lane
     ops.init_app(app)  # first: the request id must exist before anything can fail
     security.init_app(app)
     errors.init_app(app)

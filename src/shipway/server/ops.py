@@ -97,7 +97,7 @@ def _reseed_request_ids() -> None:
 os.register_at_fork(after_in_child=_reseed_request_ids)
 
 
-def _new_request_id() -> str:
+def new_request_id() -> str:
     """A request id unique to this request: a random prefix per process and a counter (not a read of
     ``/dev/urandom`` per request; an id is a label in logs and headers, not a secret)."""
     return f"{_id_prefix}{next(_request_ids) & 0xFFFFFFFF:08x}"
@@ -106,7 +106,7 @@ def _new_request_id() -> str:
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start():
-        rid = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
+        rid = request.headers.get("X-Request-Id", "")[:64] or new_request_id()
         g.request_id = rid
         g.token = logs.request_id.set(rid)
         g.t0 = time.perf_counter()

@@ -169,3 +169,43 @@ def test_protect_threshold_on_the_list(nacos, naming):
     assert body["reachProtectionThreshold"] is False and [h["ip"] for h in body["hosts"]] == ["14.0.0.1"]
     all_hosts = nacos.get(f"{NS}/instance/list", query_string={"serviceName": "guarded"}).json["hosts"]
     assert [h["healthy"] for h in all_hosts] == [True, False, False]
+
+
+def test_fast_lane_answers_exactly_as_flask(app, as_role, monkeypatch):
+    """The hot calls (register, beat, deregister) are answered by the server's fast lane; the same requests
+    through Flask (the lane bypassed) get the same status, content type and body, good or bad."""
+    dev = as_role(app, "developer")
+    lane = app.extensions["fastlane"]
+    assert {(r.method, r.path) for r in lane.routes.values()} == {
+        ("POST", f"{NS}/instance"), ("DELETE", f"{NS}/instance"), ("PUT", f"{NS}/instance/beat")}
+    beat = json.dumps({"ip": "10.9.0.{n}", "port": 80, "serviceName": "DEFAULT_GROUP@@lane{n}", "cluster": "DEFAULT"})
+    calls = [  # (method, path, form); {n} differs between the two runs so that both start from the same state
+        ("post", "/instance", {"serviceName": "lane{n}", "ip": "10.9.0.{n}", "port": "80", "ephemeral": "false"}),
+        ("post", "/instance", {"serviceName": "lane{n}", "ip": "10.9.0.999", "port": "80"}),      # bad ip
+        ("post", "/instance", {"serviceName": "lane{n}", "ip": "10.9.0.{n}"}),                    # no port
+        ("post", "/instance", {"serviceName": "bad name{n}", "ip": "10.9.0.{n}", "port": "80"}),  # bad name
+        ("put", "/instance/beat", {"serviceName": "lane{n}", "ip": "10.9.1.{n}", "port": "80"}),  # unknown: 20404
+        ("put", "/instance/beat", {"serviceName": "lane{n}", "beat": beat}),                       # registers it
+        ("put", "/instance/beat", {"serviceName": "lane{n}", "beat": "{not json"}),
+        ("delete", "/instance", {"serviceName": "lane{n}", "ip": "10.9.0.{n}", "port": "80"}),
+        ("delete", "/instance", {"serviceName": "lane{n}", "ip": "10.9.2.{n}", "port": "80"}),     # unknown
+    ]
+
+    def run(n: int) -> list:
+        out = []
+        for method, path, form in calls:
+            data = {k: v.replace("{n}", str(n)) for k, v in form.items()}
+            r = getattr(app.test_client(), method)(f"{NS}{path}", data=data, query_string={"accessToken": dev.token})
+            out.append((method, path, r.status_code, r.content_type, r.data.replace(str(n).encode(), b"N")))
+        return out
+    with monkeypatch.context() as m:  # the lane answers every one of them: Flask's views are never reached
+        for name in ("register", "deregister", "beat"):
+            m.setitem(app.view_functions, f"nacos_naming.{name}", lambda: pytest.fail("reached Flask"))
+        through_lane = run(6)
+    app.wsgi_app = lane.app  # Flask alone
+    try:
+        through_flask = run(7)
+    finally:
+        app.wsgi_app = lane
+    assert through_lane == through_flask
+    assert [c[2] for c in through_lane] == [200, 400, 400, 400, 200, 200, 400, 200, 200]
