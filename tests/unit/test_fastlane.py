@@ -106,3 +106,13 @@ def test_errors_get_the_routes_answer_and_crashes_a_json_500(client, calls):
     r = client.post("/lane", data={"fail": "crash"}, headers={"Authorization": "Bearer dev-token"})
     assert r.status_code == 500 and json.loads(r.data)["error"] == "internal_error"
     assert r.headers["X-Request-Id"]
+
+
+def test_a_failing_token_lookup_is_left_to_flask(calls, monkeypatch):
+    app = _app(calls)
+
+    def broken(_token):
+        raise RuntimeError("store unavailable")
+    monkeypatch.setattr(Users, "resolve_token", lambda self, t: broken(t))
+    r = app.test_client().post("/lane", data={"a": "1"}, headers={"Authorization": "Bearer dev-token"})
+    assert r.data == b"flask" and calls[-1][0] == "flask"

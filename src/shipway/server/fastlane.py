@@ -98,7 +98,10 @@ class FastLane:
         token = _bearer(environ) or values.get("accessToken")
         if not token:
             return None  # a cookie session (CSRF applies) or nobody (401): Flask answers
-        ident = self.users.resolve_token(token)
+        try:
+            ident = self.users.resolve_token(token)
+        except Exception:  # noqa: BLE001 - e.g. the store unavailable: Flask answers it (503) as for any call
+            return None
         if ident is None or not ident.can(route.role):
             return None  # 401/403 with their usual bodies
         return values
