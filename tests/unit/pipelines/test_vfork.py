@@ -142,3 +142,40 @@ def test_without_the_fast_path_popen_starts_the_same_child(tmp_path, monkeypatch
     monkeypatch.setattr(vfork, "AVAILABLE", False)
     code, out = _run(["sh", "-c", "echo $ONLY; echo e >&2; exit 2"], tmp_path)
     assert (code, out) == (2, b"this\ne\n")
+
+
+def _cpus(text: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Cpus_allowed_list"))
+
+
+def test_a_step_and_its_children_keep_every_cpu(tmp_path):
+    """A step is nudged off the starting thread's core (spawn.move_off_this_cpu), never confined: it and the
+    processes it starts are allowed every CPU this server is."""
+    with open("/proc/self/status") as f:
+        ours = _cpus(f.read())
+    code, out = _run(["sh", "-c", "grep Cpus_allowed_list /proc/self/status; sleep 0.05 &"
+                      " grep Cpus_allowed_list /proc/$$/status; wait"], tmp_path)
+    assert code == 0
+    lines = out.decode().splitlines()
+    assert len(lines) == 2 and all(_cpus(line) == ours for line in lines), (ours, lines)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to move to")
+def test_a_started_step_is_moved_off_this_cpu(tmp_path):
+    from shipway.pipelines import spawn
+
+    proc = subprocess.Popen(["sleep", "5"])
+    try:
+        for _ in range(20):
+            spawn.move_off_this_cpu(proc.pid)
+            here = spawn._this_cpu()
+            with open(f"/proc/{proc.pid}/stat") as f:
+                there = int(f.read().rsplit(")", 1)[1].split()[36])
+            if there != here:
+                break
+        assert there != here  # (the server thread itself may move meanwhile: a few tries)
+        assert os.sched_getaffinity(proc.pid) == os.sched_getaffinity(0)
+    finally:
+        proc.kill()
+        proc.wait()
+    spawn.move_off_this_cpu(proc.pid)  # an ended (reaped) process: nothing happens
