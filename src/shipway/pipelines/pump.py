@@ -125,7 +125,12 @@ def drain(out, writer: LogWriter) -> None:
     Measured and not kept (2026-11-24): reading the last ``log_limit`` bytes ahead unmasked and starting this
     drain before masking them, to overlap the two. Masking holds the GIL, so the drain thread barely ran until
     it ended (100 MB of ``yes``, the secret on every line: 46 ms either way); yielding the GIL every 64 KiB
-    made both slower. Nor does sleeping ~0.1 ms instead of spinning on an empty pipe help (1.8-2.3x)."""
+    made both slower. Nor does sleeping ~0.1 ms instead of spinning on an empty pipe help (1.8-2.3x).
+    Why some runs of that case are slow (measured with the thread's ``/proc`` schedstat): when `yes` and `head`
+    share one core, this thread has the other to itself and the drain takes as long as the command alone; when
+    they spread over both, it is time-sliced with one of them (~800 slices instead of ~10, 20-30 ms waiting
+    for a CPU) and the drain takes up to twice as long. ``sched_yield`` on an empty pipe made the slow runs less
+    slow and the others slower (medians 1.43-1.53x against 1.39-1.44x, 4 pairs): not kept."""
     fd = out.fileno()
     total, done = 0, False
     if hasattr(os, "splice"):
