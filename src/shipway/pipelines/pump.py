@@ -18,6 +18,7 @@ HANDOFF = 512 << 10
 SPIN = 32  # empty-pipe retries of the drain before it sleeps, after a big piece (see drain)
 SPIN_AFTER = 4 << 10
 DRAIN_THREADS = 64  # under gevent: steps draining at once (more wait for a thread; their producers block)
+DRAIN_NICE = 10  # the drain threads' nice value: see _splice_rest_yielding
 
 
 def pump(out, writer: LogWriter) -> None:
@@ -140,7 +141,7 @@ def drain(out, writer: LogWriter) -> None:
         else:
             os.set_blocking(fd, True)  # only the native thread reads the pipe until it returns
             try:
-                total, done = pool.apply(splice_rest, (fd,))
+                total, done = pool.apply(_splice_rest_yielding, (fd,))
             finally:
                 os.set_blocking(fd, False)
     if not done:
@@ -169,6 +170,24 @@ def _drain_pool(out):
         from gevent.threadpool import ThreadPool
         _pool = ThreadPool(DRAIN_THREADS)
     return _pool
+
+
+def _splice_rest_yielding(fd: int) -> tuple[int, bool]:
+    """:func:`splice_rest` in a drain thread of the pool, at nice ``DRAIN_NICE``: throwing output away must not
+    take a CPU from anything that wants it, the step that prints it first of all.
+
+    Measured with the thread's ``/proc`` schedstat (100 MB of `yes`, the secret on every line, 2 cores): when
+    `yes` and `head` spread over both cores, this spinning thread was time-sliced with one of them (~800 slices,
+    20-30 ms waiting for a CPU) and the drain took up to twice as long as the command alone; at nice 10 the
+    producer runs first, fills the pipe, and the drain empties it when it blocks. Median step over 7 runs: 1.32-1.45x
+    the command alone at nice 10, 1.39-1.59x without (7 interleaved pairs), and no step slower than 1.6x (up to
+    2.5x without). When the thread has a core to itself its priority changes nothing. Set at every drain
+    (one system call): the pool's threads do nothing else."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DRAIN_NICE)
+    except OSError:  # not permitted here: the drain works as before
+        pass
+    return splice_rest(fd)
 
 
 def splice_rest(fd: int) -> tuple[int, bool]:

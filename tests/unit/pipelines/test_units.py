@@ -273,6 +273,28 @@ def test_the_splice_drain_waits_without_spinning_on_a_non_blocking_pipe():
     assert time.thread_time() - cpu < 0.1  # waited, not spun for 0.3 s
 
 
+def test_drain_threads_give_way_to_everything_else():
+    """The pool's drain threads run at nice DRAIN_NICE (discarded output must not take a CPU from the step)."""
+    import threading
+    from shipway.pipelines import pump
+    r, w = os.pipe()
+    os.write(w, b"y" * 5000)
+    os.close(w)
+    seen = {}
+
+    def drain():
+        seen["result"] = pump._splice_rest_yielding(r)
+        with open(f"/proc/self/task/{threading.get_native_id()}/stat") as f:
+            seen["nice"] = int(f.read().rsplit(")", 1)[1].split()[16])
+    t = threading.Thread(target=drain)
+    t.start()
+    t.join()
+    os.close(r)
+    assert seen == {"result": (5000, True), "nice": pump.DRAIN_NICE}
+    with open(f"/proc/self/task/{threading.get_native_id()}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[16]) == 0  # only that thread
+
+
 def test_byte_masker_multiline_and_split_secrets_in_bytes():
     from shipway.pipelines.masking import ByteMasker
     key = "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFFGGGG\n-----END KEY-----"
