@@ -277,6 +277,10 @@ def test_drain_threads_give_way_to_everything_else():
     """The pool's drain threads run at nice DRAIN_NICE (discarded output must not take a CPU from the step)."""
     import threading
     from shipway.pipelines import pump
+    def nice() -> int:
+        with open(f"/proc/self/task/{threading.get_native_id()}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[16])
+    before = nice()
     r, w = os.pipe()
     os.write(w, b"y" * 5000)
     os.close(w)
@@ -284,15 +288,14 @@ def test_drain_threads_give_way_to_everything_else():
 
     def drain():
         seen["result"] = pump._splice_rest_yielding(r)
-        with open(f"/proc/self/task/{threading.get_native_id()}/stat") as f:
-            seen["nice"] = int(f.read().rsplit(")", 1)[1].split()[16])
+        seen["nice"] = nice()
     t = threading.Thread(target=drain)
     t.start()
     t.join()
     os.close(r)
-    assert seen == {"result": (5000, True), "nice": pump.DRAIN_NICE}
-    with open(f"/proc/self/task/{threading.get_native_id()}/stat") as f:
-        assert int(f.read().rsplit(")", 1)[1].split()[16]) == 0  # only that thread
+    assert seen["result"] == (5000, True)
+    assert seen["nice"] >= pump.DRAIN_NICE  # (higher already if the tests themselves run niced)
+    assert nice() == before  # only that thread
 
 
 def test_byte_masker_multiline_and_split_secrets_in_bytes():
