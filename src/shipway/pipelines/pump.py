@@ -18,7 +18,7 @@ HANDOFF = 512 << 10
 SPIN = 32  # empty-pipe retries of the drain before it sleeps, after a big piece (see drain)
 SPIN_AFTER = 4 << 10
 DRAIN_THREADS = 64  # under gevent: steps draining at once (more wait for a thread; their producers block)
-DRAIN_NICE = 10  # the drain threads' nice value: see _splice_rest_yielding
+DRAIN_NICE = 10  # the drain threads' nice value: see _splice_rest_niced
 
 
 def pump(out, writer: LogWriter) -> None:
@@ -141,7 +141,7 @@ def drain(out, writer: LogWriter) -> None:
         else:
             os.set_blocking(fd, True)  # only the native thread reads the pipe until it returns
             try:
-                total, done = pool.apply(_splice_rest_yielding, (fd,))
+                total, done = pool.apply(_splice_rest_niced, (fd,))
             finally:
                 os.set_blocking(fd, False)
     if not done:
@@ -172,7 +172,7 @@ def _drain_pool(out):
     return _pool
 
 
-def _splice_rest_yielding(fd: int) -> tuple[int, bool]:
+def _splice_rest_niced(fd: int) -> tuple[int, bool]:
     """:func:`splice_rest` in a drain thread of the pool, at nice ``DRAIN_NICE``: throwing output away must not
     take a CPU from anything that wants it, the step that prints it first of all.
 

@@ -157,12 +157,12 @@ def move_off_this_cpu(pid: int) -> None:
     the next. The step then waits for that thread (measured with ``/proc/<pid>/schedstat``: a `true` step
     took 1.4 ms instead of 0.6 while the journal stored the stage's records) while the other core idles.
     Allowing it every CPU but this one moves it at once; giving it back the full set right after leaves it
-    where it now runs, with the same CPUs as before for it and every process it starts — unless it forked
-    in the few microseconds between the two calls, which a program that has just been exec'd cannot do
-    (its dynamic loader alone takes longer): then a child of it would keep all CPUs but one.
+    where it now runs, with the same CPUs as before for it and every process it starts. The two calls are
+    microseconds apart; a program just exec'd takes longer than that to start up and fork (only if this thread
+    were preempted right between them could it), and a child forked then would have every CPU but one.
     Measured (bench/pipelines_engine.py, 20 `true` steps under gevent, 3 interleaved A/B pairs): a whole
-    run of a known commit 1.58-1.61x the shell script without, 1.36-1.40x with; steps only 1.40-1.43x
-    without, 1.22-1.40x with. Nothing is done on a single-CPU machine or when the kernel refuses."""
+    run of a known commit 1.54-1.60x the shell script without, 1.42x with; steps only 1.38-1.45x without,
+    1.23-1.29x with. Nothing is done on a single-CPU machine or when the kernel refuses."""
     if _this_cpu is None:
         return
     try:

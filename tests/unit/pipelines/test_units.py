@@ -287,7 +287,7 @@ def test_drain_threads_give_way_to_everything_else():
     seen = {}
 
     def drain():
-        seen["result"] = pump._splice_rest_yielding(r)
+        seen["result"] = pump._splice_rest_niced(r)
         seen["nice"] = nice()
     t = threading.Thread(target=drain)
     t.start()
