@@ -17,9 +17,9 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError
 from shipway.core.http import context, requires
-from shipway.server.fastlane import TEXT, Answer, Route, json_answer
 from shipway.registry import model
 from shipway.registry.model import DEFAULT_CLUSTER, DEFAULT_NAMESPACE
+from shipway.server.fastlane import TEXT, Answer, Route, json_answer
 
 bp = Blueprint("nacos_naming", __name__, url_prefix="/nacos/v1/ns")
 
