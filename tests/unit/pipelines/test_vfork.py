@@ -160,8 +160,8 @@ def test_a_step_and_its_children_keep_every_cpu(tmp_path):
     assert len(lines) == 2 and all(_cpus(line) == ours for line in lines), (ours, lines)
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to move to")
 def test_a_started_step_is_moved_off_this_cpu(tmp_path):
+    """On several CPUs a started process is moved off this thread's CPU with its mask unchanged; on one, left be."""
     from shipway.pipelines import spawn
 
     proc = subprocess.Popen(["sleep", "5"])
@@ -173,7 +173,8 @@ def test_a_started_step_is_moved_off_this_cpu(tmp_path):
                 there = int(f.read().rsplit(")", 1)[1].split()[36])
             if there != here:
                 break
-        assert there != here  # (the server thread itself may move meanwhile: a few tries)
+        if len(os.sched_getaffinity(0)) > 1:
+            assert there != here  # (the server thread itself may move meanwhile: a few tries)
         assert os.sched_getaffinity(proc.pid) == os.sched_getaffinity(0)
     finally:
         proc.kill()
