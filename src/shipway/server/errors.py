@@ -17,6 +17,9 @@ from shipway.core.errors import ShipwayError
 
 log = logging.getLogger(__name__)
 
+#: What an unexpected error answers (here and in the fast lane): the details stay in the server log.
+INTERNAL_MESSAGE = "internal error; the server log has the details (search for the X-Request-Id of this response)"
+
 _API_PREFIXES = ("/api", "/apis", "/nacos", "/webhooks", "/healthz", "/readyz", "/metrics", "/version")
 
 
@@ -70,5 +73,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _respond(500, "internal_error", "internal error; the server log has the details "
-                        "(search for the X-Request-Id of this response)")
+        return _respond(500, "internal_error", INTERNAL_MESSAGE)

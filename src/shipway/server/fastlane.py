@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 
 from shipway.core import logs
 from shipway.core.errors import ShipwayError
+from shipway.server.errors import INTERNAL_MESSAGE
 from shipway.server.ops import LATENCY, REQUESTS, new_request_id
 
 log = logging.getLogger("shipway.server.ops")  # the request log lines are the ops module's
@@ -121,9 +122,7 @@ class FastLane:
                 logging.getLogger("shipway.server.errors").exception(
                     "unhandled error on %s %s", route.method, route.path)
                 status, ctype, body = 500, JSON, json.dumps({
-                    "error": "internal_error", "details": {},
-                    "message": "internal error; the server log has the details "
-                               "(search for the X-Request-Id of this response)"}).encode()
+                    "error": "internal_error", "message": INTERNAL_MESSAGE, "details": {}}).encode()
             elapsed = time.perf_counter() - t0
             REQUESTS.labels(route.method, route.endpoint, str(status)).inc()
             LATENCY.labels(route.method, route.endpoint).observe(elapsed)
