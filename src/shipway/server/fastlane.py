@@ -32,6 +32,7 @@ from shipway.core import logs
 from shipway.core.errors import ShipwayError
 from shipway.server.errors import INTERNAL_MESSAGE
 from shipway.server.ops import LATENCY, REQUESTS, new_request_id
+from shipway.server.security import bearer_token
 
 log = logging.getLogger("shipway.server.ops")  # the request log lines are the ops module's
 MAX_BODY = 64 << 10  # larger bodies go to Flask (which enforces the app's own limit)
@@ -96,7 +97,7 @@ class FastLane:
         values = _pairs(body.decode("utf-8", "replace"))
         # The query's values win over the form's (as in the Flask views); WSGI gives the query as latin-1 text.
         values.update(_pairs(environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")))
-        token = _bearer(environ) or values.get("accessToken")
+        token = bearer_token(environ.get("HTTP_AUTHORIZATION", "")) or values.get("accessToken")
         if not token:
             return None  # a cookie session (CSRF applies) or nobody (401): Flask answers
         try:
@@ -149,7 +150,3 @@ def _pairs(text: str) -> dict[str, str]:
             out.setdefault(k, v)
     return out
 
-
-def _bearer(environ) -> str | None:
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    return (header[7:].strip() or None) if header[:7].lower() == "bearer " else None

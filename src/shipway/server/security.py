@@ -22,10 +22,15 @@ csrf = CSRFProtect()
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or ``None`` for any other value."""
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is not None:
+        return token
     return request.args.get("accessToken") or None
 
 
