@@ -29,7 +29,8 @@ def _app(calls: list):
         calls.append(("flask", request.form.to_dict(), request.args.to_dict()))
         return "flask"
 
-    def handler(values):
+    def handler(call):
+        values = call.values
         calls.append(("lane", dict(values)))
         if values.get("fail") == "bad":
             raise BadRequest("ip is not valid", field="ip")

@@ -30,6 +30,8 @@ def register(app, ctx) -> None:
         ctx.services["config.hub"] = WatchHub(lambda: ctx.kazoo)
         ctx.add_component(Reconciler(ctx, service))
     app.register_blueprint(native_api.bp)
+    for route in native_api.lane_routes(service):
+        app.extensions["fastlane"].add(route)
     app.register_blueprint(nacos_api.bp)
     if not any(str(r) == "/nacos/v1/auth/login" for r in app.url_map.iter_rules()):
         app.register_blueprint(nacos_api.auth_bp)

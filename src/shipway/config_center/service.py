@@ -29,11 +29,12 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 
 from shipway.config_center import history, sql, validate
 from shipway.config_center.beta import BetaOps
-from shipway.config_center.commit import GroupCommit, Record
+from shipway.config_center.commit import Publish, PublishBatches
 from shipway.config_center.namespaces import NamespaceOps
 from shipway.config_center.metrics import CHANGES, PUBLISH_SECONDS
 from shipway.config_center.models import ConfigAudit, ConfigItem, ConfigNamespace, Op, RowState
 from shipway.config_center.paths import Value, beta_path, config_path, decode, md5_of
+from shipway.config_center.records import Record
 from shipway.core.errors import BadRequest, Conflict, NotFound, ShipwayError, Unavailable
 from shipway.core.store import Store, utcnow
 
@@ -65,7 +66,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         self._written: dict[tuple[str, str, str], tuple[Value, int]] = {}
         #: key -> highest version of any SQL row of that config (saves a query per publish).
         self._sql_max: dict[tuple[str, str, str], int] = {}
-        self.commits = GroupCommit(store.engine, index_core)
+        self.commits = PublishBatches(store.engine, index_core, kazoo)
 
     # -- helpers ---------------------------------------------------------------
     @property
@@ -151,8 +152,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         type_ = validate.check_type(type)
         validate.check_content(content, type_)
         path = config_path(*key)
-        # publishing(): counted from here (not while waiting for the key's lock) as on its way to SQL
-        with self._lock(key), self.commits.publishing():
+        with self._lock(key):
             for attempt in range(5):
                 # A CAS is always checked against a fresh read, never against the cache.
                 cached = self._written.pop(key, None) if attempt == 0 and cas_md5 is None else None
@@ -172,14 +172,10 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                 version = max(current.version if current else 0, self._max_version(key)) + 1
                 value = Value(content=content, md5=md5_of(content), version=version, type=type_, author=author,
                               time=int(time.time() * 1000), desc=desc_, tags=tuple(tags_))
-                zk = self.zk
-                try:  # step 1: ZooKeeper (watchers see it from here)
-                    if znode_version is None:
-                        zk.create(path, value.encode(), makepath=True)
-                        new_version = 0
-                    else:
-                        new_version = zk.set(path, value.encode(), version=znode_version).version
-                except (NodeExistsError, BadVersionError, NoNodeError):
+                # ZooKeeper (watchers see it from here), then SQL; batched with concurrent publishes
+                p = Publish(path, znode_version, Record(key, op.value, value, author, source_ip, action))
+                self.commits.write(p)
+                if isinstance(p.zk_error, (NodeExistsError, BadVersionError, NoNodeError)):
                     # Changed by someone else since we read it (or since our cached write): nothing was
                     # written. Re-read and try again (a CAS against a value we really read is a conflict).
                     self._sql_max.pop(key, None)
@@ -187,24 +183,24 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                         raise Conflict("config changed concurrently; read it again and retry",
                                        details={"casMd5": cas_md5}) from None
                     continue
-                except zk_errors() as e:
+                if isinstance(p.zk_error, zk_errors()):
                     # Did it land? Unknown: keep a pending row that is settled from ZooKeeper later.
                     row_id, version = self._begin(key, op, content, type_, desc_, tags_, author, source_ip,
                                                   floor=version - 1)
                     self._settle_after_failure(key, row_id, version)
                     raise Unavailable(f"ZooKeeper is not reachable; version {version} was not published: "
-                                      f"{e.__class__.__name__}") from e
-                self._sql_max[key] = version
-                try:  # step 2: SQL, in a transaction shared with concurrent publishes
-                    self.commits.submit(Record(key, op.value, value, author, source_ip, action))
-                except Exception as e:
+                                      f"{p.zk_error.__class__.__name__}") from p.zk_error
+                if p.zk_error is not None:
+                    raise p.zk_error
+                if p.sql_error is not None:
                     self._sql_max.pop(key, None)
                     self._unsettled.add(key)  # the next publish (or the reconciler) records it from ZooKeeper
-                    log.exception("config %s version %s is in ZooKeeper but not recorded yet", "/".join(key),
-                                  version)
+                    log.error("config %s version %s is in ZooKeeper but not recorded yet", "/".join(key), version,
+                              exc_info=p.sql_error)
                     raise Unavailable(f"the store did not record version {version}; it is recorded from "
-                                      "ZooKeeper by the next publish or the reconciler") from e
-                self._written[key] = (value, new_version)
+                                      "ZooKeeper by the next publish or the reconciler") from p.sql_error
+                self._sql_max[key] = version
+                self._written[key] = (value, p.new_version)
                 return {**self.to_dict(key, value), "op": op.value}
         raise Conflict("config kept changing concurrently; retry")
 

@@ -221,7 +221,7 @@ def lane_routes(naming_svc) -> list[Route]:
     """The calls Nacos clients make at machine rates, for the server's fast lane (:mod:`shipway.server.fastlane`)."""
     def route(method: str, path: str, endpoint: str, call) -> Route:
         return Route(method, f"{bp.url_prefix}{path}", f"{bp.name}.{endpoint}", "developer",
-                     lambda v: call(naming_svc, v), error_answer)
+                     lambda c: call(naming_svc, c.values), error_answer)
     return [route("POST", "/instance", "register", register_instance),
             route("DELETE", "/instance", "deregister", deregister_instance),
             route("PUT", "/instance/beat", "beat", beat_instance)]

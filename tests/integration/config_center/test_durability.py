@@ -71,7 +71,7 @@ def test_a_store_failure_after_the_zookeeper_write_is_recorded_by_the_next_publi
     def broken(record):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(config.commits, "submit", broken)
+    monkeypatch.setattr(config.commits.records, "write_alone", broken)
     with pytest.raises(Exception) as e:
         config.publish(*KEY, "v2", author="t")
     assert getattr(e.value, "status", None) == 503
@@ -82,14 +82,11 @@ def test_a_store_failure_after_the_zookeeper_write_is_recorded_by_the_next_publi
     assert [h["version"] for h in hist] == [3, 2, 1]
 
 
-def test_group_commit_batches_concurrent_publishes_and_isolates_a_bad_record(config):
+def test_concurrent_publishes_share_batches_and_every_version_is_recorded(config):
     import threading
 
-    from shipway.config_center.commit import GroupCommit, Record
-    from shipway.core.batching import _Slot
-
-    gc = config.commits
-    before = (gc.batches, gc.records)
+    batches = config.commits
+    before = (batches.batches, batches.written)
     errors = []
 
     def pub(i):
@@ -105,12 +102,48 @@ def test_group_commit_batches_concurrent_publishes_and_isolates_a_bad_record(con
     for t in ts:
         t.join(60)
     assert not errors
-    assert gc.records - before[1] == 60
+    assert batches.written - before[1] == 60
     assert all(config.history("public", "G", f"gc{i}")[0] == 10 for i in range(6))
-    # a batch with one record that cannot be written: only that one fails
-    own = GroupCommit(config.store.engine, lambda conn, key, value: None)
-    good = Record(("public", "G", "gc-good"), "created", Value(content="a", md5=md5_of("a"), version=1), "t", "", "x")
-    bad = Record(("public", "G", "gc-good"), "created", Value(content="b", md5=md5_of("b"), version=1), "t", "", "x")
-    slots = [_Slot(good), _Slot(bad)]
-    own._batcher._write(slots)  # one batch of both, as if they had arrived together
-    assert slots[0].error is None and slots[1].error is not None
+    assert all(config.get("public", "G", f"gc{i}")["content"] == "n=9" for i in range(6))
+
+
+def _publish(key, content, version, znode_version):
+    from shipway.config_center.commit import Publish
+    from shipway.config_center.records import Record
+    value = Value(content=content, md5=md5_of(content), version=version)
+    return Publish(config_path(*key), znode_version, Record(key, "created", value, "t", "", "publish"))
+
+
+def _write_as_one_batch(batches, publishes):
+    """Write ``publishes`` as one batch, as if they had arrived together."""
+    with batches._lock:
+        batches._at_zookeeper += 1
+    batches._lead(publishes)
+
+
+def test_a_refused_write_fails_only_its_own_publish_of_a_batch(config, zk):
+    from kazoo.exceptions import BadVersionError, NodeExistsError
+    zk.create(config_path("public", "G", "mb-taken"), b"x", makepath=True)
+    zk.create(config_path("public", "G", "mb-old"), b"x", makepath=True)
+    zk.set(config_path("public", "G", "mb-old"), b"y")  # now at znode version 1
+    good = _publish(("public", "G", "mb-new"), "a", 1, None)
+    taken = _publish(("public", "G", "mb-taken"), "b", 1, None)  # someone created it meanwhile
+    stale = _publish(("public", "G", "mb-old"), "c", 1, 0)  # someone changed it meanwhile
+    _write_as_one_batch(config.commits, [good, taken, stale])
+    assert good.zk_error is None and good.sql_error is None and good.new_version == 0
+    assert isinstance(taken.zk_error, NodeExistsError) and isinstance(stale.zk_error, BadVersionError)
+    assert decode(zk.get(config_path("public", "G", "mb-new"))[0]).content == "a"
+    assert zk.get(config_path("public", "G", "mb-old"))[0] == b"y"  # not overwritten
+    assert [h["version"] for h in config.history("public", "G", "mb-new")[1]] == [1]
+    assert config.history("public", "G", "mb-taken")[0] == 0  # nothing recorded for a refused write
+
+
+def test_a_batch_with_a_record_sql_refuses_fails_only_that_publish(config, zk):
+    one = _publish(("public", "G", "sb-one"), "a", 1, None)
+    two = _publish(("public", "G", "sb-two"), "b", 1, None)
+    # sb-two's version 1 is already recorded (committed) — as if another server had written it
+    config.commits.records.write([two.record])
+    _write_as_one_batch(config.commits, [one, two])
+    assert one.zk_error is None and one.sql_error is None
+    assert two.zk_error is None and two.sql_error is not None  # in ZooKeeper, not recorded: the publish answers 503
+    assert [h["version"] for h in config.history("public", "G", "sb-one")[1]] == [1]

@@ -152,3 +152,66 @@ def test_namespace_write_role(app, as_role):
     assert admin.put("/api/v1/configs/namespaces/prod", json={"writeRole": "developer"}).status_code == 200
     assert dev.put(url, json={"content": "z"}).status_code == 200
     assert dev.get(url).json["version"] == 2
+
+
+def test_fast_lane_answers_publishes_exactly_as_flask(app, as_role, monkeypatch):
+    """``PUT /api/v1/configs/…`` is answered by the server's fast lane; the same requests through Flask (the
+    lane bypassed) get the same status, headers and body, good or bad — and the lane leaves to Flask what
+    it does not take (no token's role, a body that is not a JSON object)."""
+    import json
+    import re
+
+    from shipway.config_center.paths import md5_of
+
+    dev, viewer = as_role(app, "developer"), as_role(app, "viewer")
+    lane = app.extensions["fastlane"]
+    url = "/api/v1/configs/public/LANE/d{n}"
+    calls = [  # (url, raw body, content type, extra headers, token); {n} differs between the two runs
+        (url, {"content": "a=1\n", "type": "properties", "desc": "d", "tags": ["x"]}, {}),          # 201
+        (url, {"content": "a=2\n", "type": "properties", "casMd5": md5_of("a=1\n")}, {}),          # 200
+        (url, {"content": "a=3\n", "casMd5": md5_of("a=1\n")}, {}),                               # 409
+        (url, {"content": "a=3\n"}, {"If-Match": md5_of("stale")}),                                # 409
+        (url, {"content": "x", "type": "nope"}, {}),                                               # 400 type
+        (url, {"content": '{"a": 1,\n "b": }', "type": "json"}, {}),                               # 400 line:col
+        (url, {"type": "text"}, {}),                                                               # 400 content
+        ("/api/v1/configs/public/LANE/bad%20id{n}", {"content": "x"}, {}),                         # 400 dataId
+        ("/api/v1/configs/public/LANE/d{n}", {"content": "é ü \u2603"}, {}),                       # 200, non-ASCII
+    ]
+    flask_only = [  # the lane declines these; Flask answers them in both runs
+        (url, "[1, 2]", "application/json", dev),       # not an object
+        (url, '{"content": ', "application/json", dev),  # not JSON
+        (url, "", "application/json", dev),              # no body
+        (url, '{"content": "v"}', "application/json", viewer),  # a role that may not write: 403
+    ]
+
+    def run(n: str) -> list:  # n: found nowhere else in the answers
+        def norm(r) -> tuple:
+            body = re.sub(rb'"time":"[^"]*"', b'"time":"T"', r.data).replace(n.encode(), b"N")
+            headers = {h: r.headers.get(h) for h in ("Content-MD5", "Config-Type", "Config-Version")}
+            return r.status_code, r.content_type, headers, body
+
+        client, out = app.test_client(), []
+        for path, body, headers in calls:
+            r = client.put(path.replace("{n}", n), data=json.dumps(body), content_type="application/json",
+                           headers={"Authorization": f"Bearer {dev.token}", **headers})
+            out.append(norm(r))
+        for path, raw, ctype, who in flask_only:
+            r = client.put(path.replace("{n}", n), data=raw, content_type=ctype,
+                           headers={"Authorization": f"Bearer {who.token}"})
+            out.append(norm(r))
+        return out
+
+    with monkeypatch.context() as m:  # the lane answers the first calls: Flask's view sees only the rest
+        reached = []
+        original = app.view_functions["config_api.put_config"]
+        m.setitem(app.view_functions, "config_api.put_config", lambda **kw: (reached.append(1), original(**kw))[1])
+        through_lane = run("qqa")
+        assert len(reached) == len(flask_only)
+    app.wsgi_app = lane.app  # Flask alone
+    try:
+        through_flask = run("qqb")
+    finally:
+        app.wsgi_app = lane
+    assert through_lane == through_flask
+    assert [c[0] for c in through_lane] == [201, 200, 409, 409, 400, 400, 400, 400, 200, 400, 400, 400, 403]
+    assert through_lane[0][2]["Config-Version"] == "1" and through_lane[0][3].endswith(b"}\n")
