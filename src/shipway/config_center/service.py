@@ -5,9 +5,9 @@ Publish protocol — a change is acknowledged only when it is durable in SQL:
 1. the value, with the next version (``max(version in ZooKeeper, every SQL row of the config) + 1``), is
    written to ZooKeeper (create, or set with the znode version read before: a CAS that also serialises
    several shipway servers) — watchers get it from here;
-2. its history row (``committed``), audit row and index update are written in ONE SQL transaction,
-   shared with the publishes that run at the same time (:mod:`shipway.config_center.commit`); only then
-   is the caller answered.
+2. its history row (``committed``), audit row and index update are written in ONE SQL transaction;
+   only then is the caller answered. Both writes are shared with the publishes that run at the same time:
+   one ZooKeeper ``multi`` and one SQL transaction per batch (:mod:`shipway.config_center.commit`).
 
 A crash between 1 and 2 leaves a version in ZooKeeper that SQL lacks (never acknowledged): the
 reconciler records it from the znode (its header carries content, author, time…) at the next start
