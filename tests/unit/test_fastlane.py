@@ -117,3 +117,57 @@ def test_a_failing_token_lookup_is_left_to_flask(calls, monkeypatch):
     monkeypatch.setattr(Users, "resolve_token", lambda self, t: broken(t))
     r = app.test_client().post("/lane", data={"a": "1"}, headers={"Authorization": "Bearer dev-token"})
     assert r.data == b"flask" and calls[-1][0] == "flask"
+
+
+def _json_app(calls: list):
+    """A Flask app with a JSON route whose path has parameters, behind a lane (``allowed`` only for ``ns``
+    other than "locked"; "boom" makes the check itself fail)."""
+    app = Flask("lane-json-test")
+
+    @app.route("/items/<ns>/<name>", methods=["PUT"])
+    def flask_view(ns, name):
+        calls.append(("flask", ns, name, request.get_data()))
+        return "flask"
+
+    def handler(call):
+        calls.append(("lane", call.params, call.json, call.header("If-Match"), call.remote_addr))
+        return 201, JSON, b"{}", [("X-Extra", call.params["name"])]
+
+    def allowed(call):
+        if call.params["ns"] == "boom":
+            raise RuntimeError("lookup failed")
+        return call.params["ns"] != "locked"
+
+    lane = FastLane(app.wsgi_app, Users())
+    lane.add(Route("PUT", "/items/<ns>/<name>", "items.put", "developer", handler,
+                   lambda e: (400, JSON, b"{}"), body="json", allowed=allowed))
+    app.wsgi_app = lane
+    return app
+
+
+def test_a_json_route_with_path_parameters(calls):
+    client = _json_app(calls).test_client()
+    r = client.put("/items/a/b%C3%A9.c", json={"content": "x"},
+                   headers={"Authorization": "Bearer dev-token", "If-Match": "abc"})
+    assert r.status_code == 201 and r.headers["X-Extra"] == "bé.c" and r.headers["X-Request-Id"]
+    assert calls == [("lane", {"ns": "a", "name": "bé.c"}, {"content": "x"}, "abc", "127.0.0.1")]
+
+
+@pytest.mark.parametrize("path, body, ctype", [
+    ("/items/a/b", "[1]", "application/json"),            # not an object
+    ("/items/a/b", '{"a": ', "application/json"),         # not JSON: Flask says where
+    ("/items/a/b", "", "application/json"),               # no body
+    ("/items/a/b", "a=1", "application/x-www-form-urlencoded"),  # not JSON at all
+    ("/items/locked/b", '{"a": 1}', "application/json"),  # the route's own check says no (Flask's 403)
+    ("/items/boom/b", '{"a": 1}', "application/json"),    # the check itself failed
+])
+def test_a_json_route_leaves_the_rest_to_flask_with_the_body_intact(calls, path, body, ctype):
+    client = _json_app(calls).test_client()
+    r = client.put(path, data=body, content_type=ctype, headers={"Authorization": "Bearer dev-token"})
+    assert r.data == b"flask" and calls[-1][0] == "flask" and calls[-1][3] == body.encode()
+
+
+def test_a_path_that_does_not_fit_the_pattern_goes_to_flask(calls):
+    client = _json_app(calls).test_client()
+    r = client.put("/items/a/b/c", json={}, headers={"Authorization": "Bearer dev-token"})
+    assert r.status_code == 404 and calls == []
