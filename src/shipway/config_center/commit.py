@@ -63,8 +63,17 @@ class Publish:
     new_version: int = -1
     zk_error: BaseException | None = None
     sql_error: BaseException | None = None
+    recorded: bool = False  # both writes done
     done: threading.Event = field(default_factory=threading.Event)  # written, or: lead ``batch``
     batch: list[Publish] | None = None  # the batch this publish leads (it is its first)
+
+    def fail(self, error: BaseException) -> None:
+        """Give an unfinished publish ``error`` for the write it was at (what a leader interrupted leaves)."""
+        if not self.recorded and self.zk_error is None and self.sql_error is None:
+            if self.new_version < 0:
+                self.zk_error = error
+            else:
+                self.sql_error = error
 
     def __post_init__(self) -> None:
         self.data = self.record.value.encode()
@@ -98,7 +107,9 @@ class PublishBatches:
         if batch is None:
             publish.done.wait()
             if publish.batch is None:
-                return  # written by the leader of its batch
+                # written by the leader of its batch (or failed: then its error is on it)
+                publish.fail(RuntimeError("the batch of this publish was interrupted"))
+                return
             batch = publish.batch
         self._lead(batch)
 
@@ -133,6 +144,10 @@ class PublishBatches:
                     self._hand(nxt)
                     time.sleep(0)  # under gevent: let it send its batch before this one's SQL blocks the hub
             self._write_sql([p for p in batch if p.zk_error is None])
+        except Exception as e:  # noqa: BLE001 - unexpected (a bug): each publish answers it, none is lost
+            log.exception("writing a batch of %d publishes failed", len(batch))
+            for p in batch:
+                p.fail(e)
         finally:
             self.batches += 1
             self.written += len(batch)
@@ -151,9 +166,9 @@ class PublishBatches:
                 for p in batch:
                     p.zk_error = e
                 return
-        zk = self._kazoo()
         for p in batch:
             try:
+                zk = self._kazoo()  # raises when there is no ZooKeeper client (503)
                 if p.znode_version is None:
                     zk.create(p.path, p.data, makepath=True)
                     p.new_version = 0
@@ -181,12 +196,15 @@ class PublishBatches:
         if len(batch) > 1:
             try:
                 self.records.write([p.record for p in batch])
+                for p in batch:
+                    p.recorded = True
                 return
             except Exception:  # noqa: BLE001 - written again one by one: only a bad record fails
                 log.debug("SQL batch of %d records failed; writing them alone", len(batch), exc_info=True)
         for p in batch:
             try:
                 self.records.write_alone(p.record)
+                p.recorded = True
             except Exception as e:  # noqa: BLE001 - the publish answers 503; the reconciler records it
                 p.sql_error = e
 

@@ -192,7 +192,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
                                       f"{p.zk_error.__class__.__name__}") from p.zk_error
                 if p.zk_error is not None:
                     raise p.zk_error
-                if p.sql_error is not None:
+                if p.sql_error is not None or not p.recorded:
                     self._sql_max.pop(key, None)
                     self._unsettled.add(key)  # the next publish (or the reconciler) records it from ZooKeeper
                     log.error("config %s version %s is in ZooKeeper but not recorded yet", "/".join(key), version,

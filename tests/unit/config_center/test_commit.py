@@ -138,3 +138,31 @@ def test_a_second_batch_goes_while_one_is_at_zookeeper_only_once_enough_publishe
 ])
 def test_a_batch_stays_within_zookeepers_request_size(sizes, expected):
     assert commit._batch_size([_publish(str(i), size) for i, size in enumerate(sizes)]) == expected
+
+
+def test_no_zookeeper_client_fails_the_publish():
+    from shipway.core.errors import Unavailable
+
+    def no_client():
+        raise Unavailable("ZooKeeper is not connected")
+    batches = PublishBatches(create_engine("sqlite://"), lambda conn, key, value: None, no_client)
+    batches.records = Records()
+    lone, together = _publish("a"), [_publish(n) for n in "bc"]
+    batches.write(lone)
+    _write_together(batches, together)
+    assert all(isinstance(p.zk_error, Unavailable) and not p.recorded for p in [lone, *together])
+    assert batches.records.batches == []
+
+
+def test_an_unexpected_error_of_a_leader_fails_every_publish_of_its_batch(monkeypatch):
+    batches = _batches(ScriptedKazoo())
+    ps = [_publish(n) for n in "abc"]
+
+    def broken(batch):
+        batch[0].new_version = 2  # the first got its ZooKeeper write; then something unexpected happened
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(batches, "_write_zk", broken)
+    _write_together(batches, ps)
+    assert isinstance(ps[0].sql_error, RuntimeError)  # in ZooKeeper, not recorded: the publish answers 503
+    assert all(isinstance(p.zk_error, RuntimeError) for p in ps[1:])
+    assert not any(p.recorded for p in ps)
