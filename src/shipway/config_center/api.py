@@ -14,7 +14,7 @@ def register(app, ctx) -> None:
 
     Cheap: nothing here talks to ZooKeeper (the service resolves ``ctx.kazoo`` on first use).
     """
-    from shipway.config_center import models  # noqa: F401 - tables must be on Base before create_all
+    from shipway.config_center import models  # tables must be on Base before create_all
     from shipway.config_center import nacos_api, native_api, openapi_doc, pages
     from shipway.config_center.longpoll import WatchHub
     from shipway.config_center.reconcile import Reconciler
@@ -25,6 +25,7 @@ def register(app, ctx) -> None:
     ctx.store.create_all()
     service = ctx.services.get("config")
     if not isinstance(service, ConfigService):
+        models.drop_replaced_indexes(ctx.store.engine)
         service = ConfigService(ctx.store, lambda: ctx.kazoo)
         ctx.services["config"] = service
         ctx.services["config.hub"] = WatchHub(lambda: ctx.kazoo)

@@ -42,8 +42,16 @@ log = logging.getLogger(__name__)
 
 
 def zk_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a ZooKeeper call that did not get an answer (or a refusal) from ZooKeeper."""
+    return _ZK_ERRORS
+
+
+def _zk_errors() -> tuple[type[BaseException], ...]:
     from kazoo.handlers.threading import KazooTimeoutError
     return (KazooException, KazooTimeoutError)
+
+
+_ZK_ERRORS = _zk_errors()
 
 
 class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
@@ -74,8 +82,11 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         return self._kazoo()
 
     def _lock(self, key: tuple[str, str, str]) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
+        lock = self._locks.get(key)  # a dict read is atomic; a new lock only on a config's first publish
+        if lock is None:
+            with self._locks_guard:
+                lock = self._locks.setdefault(key, threading.Lock())
+        return lock
 
     @staticmethod
     def key(namespace: str, group: str, data_id: str) -> tuple[str, str, str]:
