@@ -41,6 +41,7 @@ class RecordWriter:
         self._integrity_errors = (IntegrityError, engine.dialect.dbapi.IntegrityError)
         # One transaction at a time: with threads, SQLite would make the others wait in its busy handler.
         self._lock = threading.Lock()
+        self._conn = None  # see _connection
 
     def write(self, records: list[Record]) -> None:
         """Write ``records`` in one transaction; raise what the database raised (nothing is written then)."""
@@ -55,18 +56,45 @@ class RecordWriter:
             audit.append((stamp, r.author, r.source_ip, r.action, ns, group, data_id, v.version, f"md5={v.md5}"))
             index.append((ns, group, data_id, v.version, v.md5, v.type, len(v.content.encode("utf-8")), v.desc, tags,
                           v.author, stamp))
-        with self._lock, self.engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()
-            try:
+        if stmts.upsert_index is None:  # no upsert in this dialect: SQLAlchemy updates the index rows
+            with self._lock, self.engine.begin() as conn:
+                cursor = conn.connection.driver_connection.cursor()
                 stmts.history.run(cursor, history)
                 stmts.audit.run(cursor, audit)
-                if stmts.upsert_index is not None:
-                    stmts.upsert_index.run(cursor, index)
-                else:
-                    for r in records:
-                        self._index(conn, r.key, r.value)
-            finally:
+                for r in records:
+                    self._index(conn, r.key, r.value)
+            return
+        with self._lock:
+            conn = self._connection()
+            try:
+                cursor = conn.cursor()
+                stmts.history.run(cursor, history)
+                stmts.audit.run(cursor, audit)
+                stmts.upsert_index.run(cursor, index)
                 cursor.close()
+                conn.commit()
+            except BaseException as e:
+                self._after_failure(conn, e)
+                raise
+
+    def _connection(self):
+        """This writer's own pooled connection, kept between transactions (no pool check-out per batch)."""
+        if self._conn is None:
+            self._conn = self.engine.raw_connection()
+        return self._conn
+
+    def _after_failure(self, conn, error: BaseException) -> None:
+        try:
+            conn.rollback()
+            if isinstance(error, self._integrity_errors):
+                return  # the connection is fine: only this transaction was refused
+        except Exception:  # noqa: BLE001 - the connection is broken: dropped below
+            pass
+        self._conn = None
+        try:
+            conn.invalidate()  # a fresh connection for the next transaction
+        except Exception:  # noqa: BLE001
+            pass
 
     def write_alone(self, record: Record) -> None:
         """Write one record in its own transaction, replacing an undecided row of the same version."""
