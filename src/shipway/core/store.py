@@ -39,12 +39,14 @@ class Meta(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised through the engine
+def _sqlite_pragmas(dbapi_conn, _record, autocheckpoint_pages: int | None = None) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
+    if autocheckpoint_pages is not None:  # a background checkpointer runs (core/checkpoint.py)
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
     cur.close()
 
 
@@ -63,8 +65,12 @@ class Store:
         else:  # a server's connections can be cut (restart, idle timeout); a SQLite file's cannot, and the
             kwargs["pool_pre_ping"] = True  # ping would cost every session a round trip for nothing
         self.engine: Engine = create_engine(url, **kwargs)
+        #: set while a background checkpointer runs: new SQLite connections checkpoint by themselves only
+        #: past this many log pages (core/checkpoint.py)
+        self.autocheckpoint_pages: int | None = None
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect",
+                         lambda conn, record: _sqlite_pragmas(conn, record, self.autocheckpoint_pages))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:

@@ -26,6 +26,7 @@ def run(settings: Settings) -> None:
     """Run shipway in the foreground until SIGINT/SIGTERM; clean up everything it started."""
     import gevent
 
+    from shipway.core.checkpoint import WalCheckpointer
     from shipway.server.app import create_app
     from shipway.server.wsgi import make_server
 
@@ -46,6 +47,7 @@ def run(settings: Settings) -> None:
                 _fail(f"port {settings.port} on {settings.host} is already in use; "
                       "set SHIPWAY_PORT (or --port) to a free port")
             raise
+        ctx.add_component(WalCheckpointer(ctx.store))
         ctx.start_components()
         stopping = gevent.event.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
