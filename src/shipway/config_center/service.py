@@ -75,6 +75,7 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         #: key -> highest version of any SQL row of that config (saves a query per publish).
         self._sql_max: dict[tuple[str, str, str], int] = {}
         self.commits = PublishBatches(store.engine, index_core, kazoo)
+        self._ok_counters: dict[str, Any] = {}  # action -> CHANGES child (labels() looked up once)
 
     # -- helpers ---------------------------------------------------------------
     @property
@@ -153,7 +154,10 @@ class ConfigService(history.HistoryQueries, NamespaceOps, BetaOps):
         except ShipwayError as e:
             CHANGES.labels(action, e.code).inc()
             raise
-        CHANGES.labels(action, "ok").inc()
+        ok = self._ok_counters.get(action)
+        if ok is None:
+            ok = self._ok_counters[action] = CHANGES.labels(action, "ok")
+        ok.inc()
         PUBLISH_SECONDS.observe(time.perf_counter() - t0)
         return result
 

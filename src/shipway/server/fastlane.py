@@ -111,6 +111,7 @@ class FastLane:
         self.app, self.users = app, users
         self.routes: dict[tuple[str, str], Route] = {}
         self._patterns: list[tuple[str, re.Pattern, Route]] = []
+        self._children: dict[tuple[str, str, int], tuple] = {}
 
     def add(self, route: Route) -> None:
         pattern = route.pattern()
@@ -201,8 +202,9 @@ class FastLane:
                 answer = 500, JSON, error_json("internal_error", INTERNAL_MESSAGE)
             status, ctype, body = answer[:3]
             elapsed = time.perf_counter() - t0
-            REQUESTS.labels(route.method, route.endpoint, str(status)).inc()
-            LATENCY.labels(route.method, route.endpoint).observe(elapsed)
+            counter, latency, status_line = self._per_status(route, status)
+            counter.inc()
+            latency.observe(elapsed)
             log.info("%s %s %s %.1fms", route.method, environ.get("PATH_INFO", ""), status, elapsed * 1000)
         finally:
             logs.request_id.reset(reset)
@@ -210,8 +212,19 @@ class FastLane:
         if len(answer) > 3:
             headers.extend(answer[3])  # type: ignore[misc]
         headers.append(("X-Request-Id", rid))
-        start_response(f"{status} {_reason(status)}", headers)
+        start_response(status_line, headers)
         return [body]
+
+    def _per_status(self, route: Route, status: int):
+        """The request counter and latency histogram of ``route`` and ``status``, and its status line (looked
+        up once: prometheus_client's ``labels()`` takes a lock and checks its arguments on every call)."""
+        key = (route.method, route.endpoint, status)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = (REQUESTS.labels(route.method, route.endpoint, str(status)),
+                                           LATENCY.labels(route.method, route.endpoint),
+                                           f"{status} {_reason(status)}")
+        return found
 
 
 def _reason(status: int) -> str:
