@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import text
+from support.waiting import wait_for
 
 from shipway.core.checkpoint import SAFETY_PAGES, WalCheckpointer
 from shipway.core.store import Meta, Store
@@ -26,10 +25,7 @@ def test_checkpoints_run_in_the_background_and_the_connections_defer_theirs(tmp_
         for i in range(50):
             with store.session() as s:
                 s.add(Meta(key=f"k{i}", value="x" * 2000))
-        deadline = time.monotonic() + 10
-        while checkpointer.runs < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert checkpointer.runs >= 3
+        wait_for(lambda: checkpointer.runs >= 3, interval=0.01, message="three checkpoints")
         with store.engine.connect() as conn:  # everything in the log is in the database file: nothing left to copy
             busy, log_pages, done = conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)")).one()
         assert busy == 0 and log_pages == done

@@ -6,13 +6,12 @@ docs/api.md ("## Config") and in the OpenAPI document (:mod:`shipway.config_cent
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, jsonify, request
 
 from shipway.config_center.validate import DEFAULT_NAMESPACE
 from shipway.core.errors import BadRequest
 from shipway.core.http import client_ip, context, current_identity, json_body, paging, require, requires
+from shipway.server.errors import jsonify_bytes
 from shipway.server.fastlane import JSON, Answer, Call, Route, house_error
 
 bp = Blueprint("config_api", __name__, url_prefix="/api/v1/configs")
@@ -54,7 +53,7 @@ def item_answer(item: dict, status: int = 200) -> Answer:
     """A config as JSON (as Flask's ``jsonify`` writes it), with its MD5, type and version also as headers."""
     headers = [(name, str(item[field])) for name, field in
                (("Content-MD5", "md5"), ("Config-Type", "type"), ("Config-Version", "version")) if field in item]
-    return status, JSON, json.dumps(item, separators=(",", ":"), default=str).encode() + b"\n", headers
+    return status, JSON, jsonify_bytes(item), headers
 
 
 def _with_headers(item: dict, status: int = 200) -> Response:

@@ -31,11 +31,15 @@ def wants_json() -> bool:
     return "text/html" not in request.headers.get("Accept", "")
 
 
+def jsonify_bytes(data) -> bytes:
+    """``data`` as Flask's ``jsonify`` writes it here (compact, a newline at the end): for answers that the
+    fast lane (server/fastlane.py) and Flask must give alike."""
+    return json.dumps(data, separators=(",", ":"), default=str).encode() + b"\n"
+
+
 def error_json(code: str, message: str, details: dict | None = None) -> bytes:
-    """The body of an API error: ``{"error", "message", "details"}`` as Flask's ``jsonify`` writes it (compact,
-    a newline at the end). Shared with the fast lane (server/fastlane.py), whose answers must be the same."""
-    return json.dumps({"error": code, "message": message, "details": details or {}},
-                      separators=(",", ":"), default=str).encode() + b"\n"
+    """The body of an API error: ``{"error", "message", "details"}``, as :func:`jsonify_bytes` writes it."""
+    return jsonify_bytes({"error": code, "message": message, "details": details or {}})
 
 
 def _respond(status: int, code: str, message: str, details: dict | None = None) -> Response:

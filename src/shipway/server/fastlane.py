@@ -13,10 +13,11 @@ A :class:`Route` names a method, a path (exact, or with ``<name>`` segments), th
 body it takes (url-encoded form or JSON object) and a handler that takes the :class:`Call` — the request's
 values (query and form parameters, the query's winning), path parameters, JSON body, caller — and returns
 the answer. The lane takes a request only when it is plainly the happy path: a route it knows, a body of
-that kind and of bounded size (or none), and an API token — ``Authorization: Bearer`` or Nacos's
-``accessToken`` parameter — whose identity holds the route's role (and passes its ``allowed`` check). Everything else goes to Flask with the body put back, so that one place
+that kind and of bounded size (a JSON route needs one; a form route may have none), and an API token —
+``Authorization: Bearer`` or Nacos's ``accessToken`` parameter — whose identity holds the route's role
+(and passes its ``allowed`` check). Everything else goes to Flask with the body put back, so that one place
 answers every unusual case: no token, a bad one, a missing role (401/403), a cookie session (CSRF), other
-content types, chunked or large bodies. In the lane a request gets what Flask gives it: a request id
+content types, invalid JSON, chunked or large bodies. In the lane a request gets what Flask gives it: a request id
 (``X-Request-Id``, also in the log records), the request metrics, the request log line, and the route's
 error answers (or the app's JSON 500 for an unexpected error).
 """
@@ -56,7 +57,7 @@ class Call:
 
     values: dict[str, str]  # query and form parameters, the query's winning
     params: dict[str, str]  # the path's ``<name>`` segments
-    json: dict[str, Any] | None  # the body of a JSON route (None without a body)
+    json: dict[str, Any] | None  # the body of a JSON route (None for a form route)
     identity: Any  # shipway.core.auth.Identity
     environ: Mapping[str, Any]
 

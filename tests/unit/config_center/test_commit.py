@@ -5,11 +5,11 @@ record SQL refuses) are in tests/integration/config_center/test_durability.py.""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from kazoo.exceptions import ConnectionLoss
 from sqlalchemy import create_engine
+from support.waiting import wait_for
 
 from shipway.config_center import commit
 from shipway.config_center.commit import Publish, PublishBatches
@@ -114,14 +114,10 @@ def test_a_second_batch_goes_while_one_is_at_zookeeper_only_once_enough_publishe
     assert kazoo.hold.wait(10)  # the first publish is at ZooKeeper, held there
     for t in threads[1:-1]:
         t.start()
-    deadline = time.monotonic() + 10
-    while len(batches._queue) < commit.SECOND_BATCH_AT - 1 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: len(batches._queue) == commit.SECOND_BATCH_AT - 1, interval=0.005, message="3 waiting")
     assert len(kazoo.calls) == 1  # three waiting: not yet worth a batch of its own
     threads[-1].start()  # the fourth: they go together
-    deadline = time.monotonic() + 10
-    while len(kazoo.calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: len(kazoo.calls) == 2, interval=0.005, message="the second batch")
     kazoo.release.set()
     for t in threads:
         t.join(10)
