@@ -12,10 +12,10 @@ watches when the transaction commits. A lone publish never waits for company.
 while this one goes to SQL. A second batch may also go while one is still at ZooKeeper, once
 :data:`SECOND_BATCH_AT` publishes wait: ZooKeeper's reply takes 1–2 ms under load, and the publishes that
 arrive meanwhile should not all wait for it, but a ``multi`` of one or two costs the server almost as much
-as one of eight. Measured with 8 closed-loop clients (``bench/config_publish_throughput.py``, 2026-11-24):
-one batch at a time ~2,350 publishes/s; a second batch from 4 waiting publishes ~2,550–2,650/s; from 2
-~2,400/s; any publish starting a batch of its own ~1,850/s (0.47 ms of server CPU per publish against
-0.33).
+as one of eight. Measured with 8 closed-loop clients (the workload of ``bench/config_publish_throughput.py``,
+2026-11-24, before the SQL changes of ``records.py``): one batch at a time ~2,350 publishes/s; a second
+batch from 4 waiting publishes ~2,550–2,650/s; from 2 ~2,400/s; any publish starting a batch of its own
+~1,850/s (0.47 ms of server CPU per publish against 0.33).
 
 Failures stay those of a single publish:
 
