@@ -55,3 +55,47 @@ def test_no_special_handler_without_gevent():
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "None", r.stderr
     assert json.dumps(zk_gevent.FD_SETSIZE) == "1024"
+
+
+RESULTS = r'''
+from gevent import monkey; monkey.patch_all()
+import json
+import gevent
+from kazoo.handlers.threading import KazooTimeoutError
+from shipway.core import zk_gevent
+
+h = zk_gevent.handler()
+out = {}
+r = h.async_result()
+for name, call in (("nowait", lambda: r.get_nowait()), ("non-blocking", lambda: r.get(block=False)),
+                   ("timeout", lambda: r.get(timeout=0.05))):
+    try:
+        call()
+        out[name] = "returned"
+    except KazooTimeoutError:
+        out[name] = "timeout"
+seen = []
+r.rawlink(lambda res: seen.append(res.get_nowait()))
+gevent.spawn_later(0.01, r.set, 42)
+out["value"] = r.get(timeout=5)
+gevent.sleep(0.01)
+out["linked"] = seen
+bad = h.async_result()
+bad.set_exception(ValueError("no"))
+try:
+    bad.get()
+except ValueError as e:
+    out["exception"] = str(e)
+ev = h.event_object()
+out["event"] = [ev.wait(0.01), (ev.set(), ev.wait(0.01))[1]]
+print(json.dumps(out))
+'''
+
+
+def test_async_results_behave_as_kazoo_expects(tmp_path):
+    """gevent's own result objects, with kazoo's timeout exception where kazoo's threading result raises it."""
+    r = subprocess.run([sys.executable, "-c", RESULTS], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == {"nowait": "timeout", "non-blocking": "timeout", "timeout": "timeout", "value": 42,
+                   "linked": [42], "exception": "no", "event": [False, True]}

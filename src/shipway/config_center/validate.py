@@ -159,6 +159,8 @@ _UESC = re.compile(r"\\u(?![0-9a-fA-F]{4})")
 
 def _properties(text: str):
     """Java ``.properties``: nearly everything parses; a malformed ``\\uXXXX`` escape does not."""
+    if "\\u" not in text:
+        return None  # no escape at all, so no malformed one (most files: checked without a line loop)
     for n, line in enumerate(text.splitlines(), 1):
         stripped = line.lstrip()
         if stripped.startswith(("#", "!")):

@@ -31,11 +31,37 @@ def handler():
 
     _gevent_select = gevent.select.select
 
+    import gevent.event
+
+    class GeventResult(gevent.event.AsyncResult):
+        """gevent's own (compiled) async result, for the one kazoo creates per request; ``get`` with a
+        timeout raises the handler's timeout exception, as kazoo's threading result does."""
+
+        def get(self, block=True, timeout=None):
+            if not self.ready():
+                if not block:
+                    raise GeventLoopHandler.timeout_exception("no result yet")
+                if timeout is not None:
+                    self.wait(timeout)
+                    if not self.ready():
+                        raise GeventLoopHandler.timeout_exception(f"no result within {timeout} s")
+            return super().get(block, timeout)
+
+        def get_nowait(self):
+            return self.get(block=False)
+
     class GeventLoopHandler(SequentialThreadingHandler):
-        """kazoo's threading handler (threads are greenlets here) with :func:`select`."""
+        """kazoo's threading handler (threads are greenlets here) with :func:`select` and gevent's result and
+        event objects."""
 
         def select(self, *args, **kwargs):
             return select(*args, **kwargs)
+
+        def async_result(self):
+            return GeventResult()
+
+        def event_object(self):
+            return gevent.event.Event()
 
     return GeventLoopHandler()
 

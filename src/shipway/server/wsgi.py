@@ -34,6 +34,11 @@ def make_server(app, host: str, port: int):
         def MessageClass(self, rfile, *_args):  # noqa: N802 - pywsgi's name
             return read_headers(rfile)  # not the e-mail parser: see wsgi_headers
 
+        def _headers(self):  # noqa: D401 - pywsgi's name
+            # The environ's HTTP_* items straight from the parsed fields (pywsgi formats each field as a
+            # line and splits it again).
+            return self.headers.environ_items()
+
         def log_request(self):
             pass  # the app logs each request itself (server/ops.py); pywsgi would format a line for nothing
 

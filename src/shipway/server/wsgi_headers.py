@@ -18,26 +18,29 @@ MAX_HEADERS = 100
 
 
 class RequestHeaders:
-    """Header fields in arrival order; ``status`` is non-empty when the block was refused."""
+    """Header fields in arrival order; ``status`` is non-empty when the block was refused.
 
-    __slots__ = ("_fields", "status")
+    pywsgi asks for a header by name about eight times per request (content type and length, chunked,
+    connection, upgrade…): each is one lookup in a lower-cased index, not a scan of the fields."""
+
+    __slots__ = ("_fields", "_first", "status")
 
     def __init__(self, fields: list[tuple[str, str]] | None = None, status: str = "") -> None:
         self._fields = fields or []
+        self._first: dict[str, str] = {}  # lower-cased name -> value of its first field
+        for key, value in reversed(self._fields):
+            self._first[key.lower()] = value
         self.status = status
 
     def get(self, name: str, default=None):
-        name = name.lower()
-        for key, value in self._fields:
-            if key.lower() == name:
-                return value
-        return default
+        return self._first.get(name.lower(), default)
 
     getheader = get
 
     def __delitem__(self, name: str) -> None:
         name = name.lower()
         self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
+        self._first.pop(name, None)
 
     @property
     def headers(self):
@@ -45,9 +48,20 @@ class RequestHeaders:
         for key, value in self._fields:
             yield f"{key}: {value}\r\n"
 
+    def environ_items(self):
+        """``(HTTP_NAME, value)`` for the WSGI environ, as pywsgi derives them from :attr:`headers`: names with
+        an underscore are dropped (``X_A`` must not pass for ``X-A``), Content-Type and -Length are left out
+        (they have their own keys)."""
+        for key, value in self._fields:
+            if "_" in key:
+                continue
+            name = key.replace("-", "_").upper()
+            if name != "CONTENT_TYPE" and name != "CONTENT_LENGTH":
+                yield "HTTP_" + name, value
+
     @property
     def typeheader(self):
-        return self.get("content-type")
+        return self._first.get("content-type")
 
 
 def read_headers(rfile) -> RequestHeaders:
