@@ -15,9 +15,6 @@ def main() -> None:
         from gevent import monkey
 
         monkey.patch_all()
-        from shipway.server.gevent_patch import after_monkey_patch
-
-        after_monkey_patch()
     from shipway.cli.commands import cli
 
     cli(prog_name="shipway")
