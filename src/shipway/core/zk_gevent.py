@@ -41,7 +41,11 @@ def handler():
 
     class GeventResult(gevent.event.AsyncResult):
         """gevent's own (compiled) async result, for the one kazoo creates per request; ``get`` with a
-        timeout raises the handler's timeout exception, as kazoo's threading result does."""
+        timeout raises the handler's timeout exception, as kazoo's threading result does.
+
+        One difference to know: a ``rawlink`` callback runs in gevent's hub, not on kazoo's callback worker,
+        so it must not block (no synchronous kazoo call in it; queue the work, as discovery's ``armed`` does).
+        kazoo's own callbacks (``ensure_path_async`` and the like) only start more async calls."""
 
         def get(self, block=True, timeout=None):
             if not self.ready():
